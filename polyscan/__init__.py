@@ -1,0 +1,14 @@
+"""polyscan: exact DRAM traffic of tiled, Scan-ordered and fused CNN layer schedules."""
+
+from .constructors import conv2d, depthwise, fully_connected, pointwise, pool
+from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleError
+from .kernel import Kernel, builtin_kernel_names, load_kernel
+from .layer import Layer, Tensor
+from .schedule import Schedule
+from .traffic import Traffic, traffic
+
+__all__ = [
+    "Kernel", "KernelFileError", "Layer", "LayerShapeError", "PolyscanError", "Schedule",
+    "ScheduleError", "Tensor", "Traffic", "builtin_kernel_names", "conv2d", "depthwise",
+    "fully_connected", "load_kernel", "pointwise", "pool", "traffic",
+]

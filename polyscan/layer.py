@@ -1,0 +1,66 @@
+"""A layer: a loop nest over a box of dims and the tensors it touches, as ISL objects.
+
+Layers are made from kernel files (``polyscan.kernel``); everything downstream (footprints,
+traffic, search, fusion, C emission) reads only what is here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import islpy as isl
+
+READ_ONLY_ROLES = ("input", "weight", "residual")
+ROLES = READ_ONLY_ROLES + ("output",)
+
+
+@dataclass(frozen=True, eq=False)
+class Tensor:
+    """One tensor of a layer: its box of elements and the access from the loop nest."""
+
+    name: str
+    role: str  # one of ROLES
+    shape: tuple[int, ...]
+    space: isl.Set  # the tensor's elements (a box)
+    access: isl.Map  # loop iteration -> element; indices outside `space` are padding
+
+    @property
+    def read_only(self) -> bool:
+        return self.role in READ_ONLY_ROLES
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """A loop nest ``domain`` (a box over ``dims``) with its tensors.
+
+    ``symbols`` are the shape symbols the layer was made from (kernel-file names, e.g.
+    ``C``, ``IH``, ``SH``); ``extents`` the size of each dim.
+    """
+
+    name: str
+    kind: str
+    symbols: Mapping[str, int]
+    dims: tuple[str, ...]
+    extents: Mapping[str, int]
+    domain: isl.Set
+    tensors: Mapping[str, Tensor]
+
+    @property
+    def macs(self) -> int:
+        """Iterations of the loop nest (multiply-accumulates, for a convolution)."""
+        return math.prod(self.extents.values())
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the layer's shape (not its name): equal keys, equal traffic."""
+        return (self.kind, tuple(sorted(self.symbols.items())), tuple(self.tensors))
+
+    def __repr__(self) -> str:
+        shape = ", ".join(f"{d}={self.extents[d]}" for d in self.dims)
+        return f"<Layer {self.name!r} {self.kind} {shape}>"

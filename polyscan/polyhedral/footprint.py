@@ -1,0 +1,143 @@
+"""Closed forms for the footprints of box tiles, and for the overlap of consecutive tiles.
+
+The footprint of tensor X for the tile with origin ``o`` and size ``T`` is the ISL image
+``F_X(o) = A_X({ S[d] : o_d <= d < o_d + T_d } ∩ domain) ∩ space_X``. Barvinok's ``card``
+turns ``|F_X(o)|`` into a piecewise quasi-polynomial in the origins and sizes, valid for every
+tile of the layer at once.
+
+Consecutive tiles of a traversal differ by a *step*: the next tile's origin is
+``o_d + k_d * T_d`` with a whole number ``k_d`` per dim (lex: +1 in one dim and a reset of the
+inner ones; scan: +-1 in one dim). For each step that occurs, ``|F_X(o) ∩ F_X(o + k T)|`` is
+another closed form in ``(o, T)``; the data a tile must load is ``|F(next)| - |overlap|``.
+Keeping the step a constant (rather than making the second origin a free parameter) keeps
+these counts small: milliseconds each.
+
+Tensor indices that depend on disjoint sets of loop dims are counted separately: the input
+of a convolution, ``I[c, 2y + r - 1, 2x + s - 1]``, splits into the components ``{c}``,
+``{y, r}`` and ``{x, s}``; a box tile maps to the product of the components' images, so
+every count is the product of the components' counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import islpy as isl
+
+from ..layer import Layer, Tensor
+from .closed_form import ClosedForm
+
+
+@dataclass(eq=False)
+class Component:
+    """Tensor indices that depend on the loop ``dims`` (and on no other loop dim).
+
+    ``footprint`` is the component's image of the tile with origin ``o_d`` and size ``T_d``
+    (ISL parameters). ``size`` takes columns ``(o_d..., T_d...)``; so does each overlap.
+    """
+
+    dims: tuple[str, ...]
+    extents: tuple[int, ...]
+    footprint: isl.Set
+    size: ClosedForm = field(init=False)
+    _overlaps: dict[tuple[int, ...], ClosedForm] = field(default_factory=dict, init=False)
+
+    def __post_init__(self):
+        self.size = self._closed_form(self.footprint.card())
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(f"o_{d}" for d in self.dims) + tuple(f"T_{d}" for d in self.dims)
+
+    def overlap(self, step: tuple[int, ...]) -> ClosedForm:
+        """``|F_c(o) ∩ F_c(o + step * T)|`` as a closed form in ``(o, T)``."""
+        if step not in self._overlaps:
+            moved = self.footprint
+            for d, k in zip(self.dims, step):
+                if k:
+                    moved = _shift_origin(moved, d, k)
+            self._overlaps[step] = self._closed_form(self.footprint.intersect(moved).card())
+        return self._overlaps[step]
+
+    def _closed_form(self, count: isl.PwQPolynomial) -> ClosedForm:
+        """Simplified for the tiles that exist (origin inside the extent, size up to it)."""
+        tiles = isl.Set("[%s] -> { : %s }" % (", ".join(self.params), " and ".join(
+            [f"0 <= o_{d} < {e} and 1 <= T_{d} <= {e}" for d, e in zip(self.dims, self.extents)]
+        ) or "true"))
+        return ClosedForm(count.gist_params(tiles), self.params)
+
+
+@dataclass(frozen=True)
+class TensorFootprint:
+    """The footprint of one tensor, the product of its components' footprints."""
+
+    tensor: str
+    components: tuple[Component, ...]
+
+
+def layer_footprints(layer: Layer) -> dict[str, TensorFootprint]:
+    """The footprint closed forms of every tensor of ``layer``."""
+    return {name: tensor_footprint(layer, tensor) for name, tensor in layer.tensors.items()}
+
+
+_COMPONENTS: dict[tuple[str, tuple[int, ...]], Component] = {}
+
+
+def tensor_footprint(layer: Layer, tensor: Tensor) -> TensorFootprint:
+    components = []
+    for loop_dims, tensor_dims in access_components(tensor.access):
+        image = _component_footprint(layer, tensor, tensor_dims, loop_dims)
+        extents = tuple(layer.extents[d] for d in loop_dims)
+        key = (image.to_str(), extents)  # equal shapes (other layers) share closed forms
+        if key not in _COMPONENTS:
+            _COMPONENTS[key] = Component(loop_dims, extents, image)
+        components.append(_COMPONENTS[key])
+    return TensorFootprint(tensor.name, tuple(components))
+
+
+def access_components(access: isl.Map) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+    """Groups of tensor indices (positions) with the loop dims (names) they depend on.
+
+    Two indices are in one group when they depend on a common loop dim; an index that
+    depends on no loop dim (a constant) is a group of its own.
+    """
+    loop_names = access.get_var_names(isl.dim_type.in_)
+    function = isl.PwMultiAff.from_map(access)
+    groups: list[tuple[set[str], set[int]]] = []
+    for j in range(access.dim(isl.dim_type.out)):
+        index = function.get_pw_aff(j)
+        dims = {d for i, d in enumerate(loop_names) if index.involves_dims(isl.dim_type.in_, i, 1)}
+        indices = {j}
+        for group in [g for g in groups if g[0] & dims]:
+            groups.remove(group)
+            dims |= group[0]
+            indices |= group[1]
+        groups.append((dims, indices))
+    return [(tuple(d for d in loop_names if d in dims), tuple(sorted(indices)))
+            for dims, indices in groups]
+
+
+def _component_footprint(layer: Layer, tensor: Tensor, tensor_dims: tuple[int, ...],
+                         loop_dims: tuple[str, ...]) -> isl.Set:
+    """``F_c`` of the tile with origins ``o_d`` and sizes ``T_d`` (ISL parameters)."""
+    params = [f"o_{d}" for d in loop_dims] + [f"T_{d}" for d in loop_dims]
+    bounds = [f"o_{d} <= {d} < o_{d} + T_{d}" for d in loop_dims]
+    tile = isl.Set("[%s] -> { %s[%s] : %s }" % (
+        ", ".join(params), layer.domain.get_tuple_name(), ", ".join(layer.dims),
+        " and ".join(bounds) or "true")).intersect(layer.domain)
+    access, space = tensor.access, tensor.space
+    for j in reversed(range(access.dim(isl.dim_type.out))):
+        if j not in tensor_dims:
+            access = access.project_out(isl.dim_type.out, j, 1)
+            space = space.project_out(isl.dim_type.set, j, 1)
+    return tile.apply(access).intersect(space)
+
+
+def _shift_origin(image: isl.Set, dim: str, step: int) -> isl.Set:
+    """``image`` with its parameter ``o_dim`` replaced by ``o_dim + step * T_dim``."""
+    position = image.find_dim_by_name(isl.dim_type.param, f"o_{dim}")
+    shifted = image.set_dim_name(isl.dim_type.param, position, "shifted")
+    link = isl.Set(f"[shifted, o_{dim}, T_{dim}] -> {{ : shifted = o_{dim} + {step}*T_{dim} }}")
+    shifted = shifted.intersect_params(link)
+    return shifted.project_out(isl.dim_type.param,
+                               shifted.find_dim_by_name(isl.dim_type.param, "shifted"), 1)

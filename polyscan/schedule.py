@@ -1,0 +1,109 @@
+"""A schedule of one layer: tile sizes, the order of the tiled dims, and the traversal.
+
+Semantics (DESIGN section 4): a dim left out of ``tile`` is untiled; the last tile along a
+dim may be partial; ``order`` lists the tiled dims outer -> inner; ``traversal`` is
+``"lex"``, ``"scan"``, ``"zorder"``, ``"hilbert"`` or an explicit list of tile coordinates
+(one tuple per tile, indexed like ``order``, every tile exactly once).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .errors import ScheduleError
+from .layer import Layer
+from .traversal import NAMED, tile_sequence
+
+
+class Schedule:
+    """``Schedule(layer, tile={"y": 8, "k": 32}, order=("k", "y"), traversal="scan")``."""
+
+    def __init__(self, layer: Layer, tile: Mapping[str, int] | None = None,
+                 order: Sequence[str] | None = None,
+                 traversal: str | Sequence[Sequence[int]] = "lex"):
+        self.layer = layer
+        self.tile = _checked_tile(layer, dict(tile or {}))
+        self.order = _checked_order(layer, self.tile, order)
+        self.grid = tuple(math.ceil(layer.extents[d] / self.tile_size(d)) for d in self.order)
+        self.traversal = _checked_traversal(traversal, self.grid)
+
+    def tile_size(self, dim: str) -> int:
+        return self.tile.get(dim, self.layer.extents[dim])
+
+    @property
+    def tiles(self) -> int:
+        return math.prod(self.grid)
+
+    def tile_sequence(self) -> np.ndarray:
+        """``(tiles, len(order))`` grid coordinates in traversal order."""
+        if isinstance(self.traversal, str):
+            return tile_sequence(self.traversal, self.grid)
+        return np.array(self.traversal, dtype=np.int64).reshape(self.tiles, len(self.order))
+
+    def __repr__(self) -> str:
+        traversal = self.traversal if isinstance(self.traversal, str) else "explicit"
+        return (f"Schedule({self.layer.name!r}, tile={self.tile}, order={self.order}, "
+                f"traversal={traversal!r})")
+
+
+def _checked_tile(layer: Layer, tile: dict) -> dict[str, int]:
+    """The tile sizes smaller than their dim's extent (the others mean: untiled)."""
+    result = {}
+    for dim, size in tile.items():
+        if dim not in layer.extents:
+            raise ScheduleError(f"tile dim {dim!r} is not a dim of {layer.kind} layer "
+                                f"{layer.name!r} (dims: {', '.join(layer.dims)})")
+        extent = layer.extents[dim]
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
+                or not 1 <= size <= extent:
+            raise ScheduleError(f"tile size for {dim!r} must be an integer in 1..{extent}, "
+                                f"got {size!r}")
+        if size < extent:
+            result[dim] = int(size)
+    return result
+
+
+def _checked_order(layer: Layer, tile: dict[str, int], order) -> tuple[str, ...]:
+    if order is None:
+        return tuple(d for d in layer.dims if d in tile)
+    if isinstance(order, str):
+        raise ScheduleError(f"order must be a sequence of dim names, got the string {order!r}")
+    order = tuple(order)
+    for dim in order:
+        if dim not in layer.extents:
+            raise ScheduleError(f"order dim {dim!r} is not a dim of {layer.kind} layer "
+                                f"{layer.name!r} (dims: {', '.join(layer.dims)})")
+    if len(set(order)) != len(order):
+        raise ScheduleError(f"order {order} names a dim twice")
+    missing = [d for d in tile if d not in order]
+    if missing:
+        raise ScheduleError(f"order {order} omits tiled dim {missing[0]!r}")
+    return order
+
+
+def _checked_traversal(traversal, grid: tuple[int, ...]):
+    if isinstance(traversal, str):
+        if traversal not in NAMED:
+            raise ScheduleError(f"unknown traversal {traversal!r} (use {', '.join(NAMED)} "
+                                f"or a list of tile coordinates)")
+        return traversal
+    try:
+        points = np.array(traversal, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise ScheduleError("an explicit traversal must be a list of integer tile "
+                            "coordinates") from None
+    count = math.prod(grid)
+    if points.shape != (count, len(grid)) and not (len(grid) == 0 and points.size == count):
+        raise ScheduleError(f"an explicit traversal needs {count} tile coordinates of "
+                            f"{len(grid)} numbers (grid {grid}), got shape {points.shape}")
+    points = points.reshape(count, len(grid))
+    inside = np.all((points >= 0) & (points < np.array(grid, dtype=np.int64)), axis=1)
+    if not inside.all():
+        raise ScheduleError(f"tile coordinate {tuple(points[~inside][0])} is outside the "
+                            f"grid {grid}")
+    if len(np.unique(points, axis=0)) != count:
+        raise ScheduleError("an explicit traversal must visit every tile exactly once")
+    return tuple(map(tuple, points.tolist()))

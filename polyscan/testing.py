@@ -1,0 +1,95 @@
+"""The explicit-set simulator: DESIGN section 4 computed the dumb way, to check ``traffic``.
+
+It shares nothing with the counting path but the layer's definition: it lists every loop
+iteration, applies each access as an integer matrix, drops padding by comparing with the
+tensor's shape, groups the touched elements into one Python set per tile, and applies the
+section-4 formulas with set operations, the partial-sum read-backs included. Tile sequences
+for ``lex`` and ``scan`` come from the recursive definitions written out here. It is meant
+for small layers (up to some 10^5 iterations).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import islpy as isl
+import numpy as np
+
+from .layer import Layer, Tensor
+from .traffic import Traffic
+
+
+def simulate(layer: Layer, tile: dict[str, int], order: tuple[str, ...],
+             sequence: list[tuple[int, ...]]) -> Traffic:
+    """Traffic of the tiles ``sequence`` (grid coordinates over ``order``), explicitly."""
+    sizes = {d: tile.get(d, layer.extents[d]) for d in layer.dims}
+    points = np.indices([layer.extents[d] for d in layer.dims]).reshape(len(layer.dims), -1).T
+    tile_of_point = [tuple(row) for row in
+                     (points[:, [layer.dims.index(d) for d in order]]
+                      // np.array([sizes[d] for d in order], dtype=np.int64)).tolist()]
+    footprints = {name: _footprints_per_tile(tensor, points, tile_of_point)
+                  for name, tensor in layer.tensors.items()}
+
+    reads, writes = {}, {}
+    for name, per_tile in footprints.items():
+        tiles = [per_tile.get(t, set()) for t in sequence]
+        if layer.tensors[name].read_only:
+            reads[name] = len(tiles[0]) + sum(len(b - a) for a, b in zip(tiles, tiles[1:]))
+        else:
+            writes[name] = sum(len(a - b) for a, b in zip(tiles, tiles[1:])) + len(tiles[-1])
+            seen, read_back = set(tiles[0]), 0
+            for a, b in zip(tiles, tiles[1:]):
+                read_back += len((b - a) & seen)
+                seen |= b
+            reads[name] = read_back
+    peak = max(sum(len(per_tile.get(t, ())) for per_tile in footprints.values())
+               for t in sequence)
+    return Traffic(reads, writes, peak, len(sequence))
+
+
+def _footprints_per_tile(tensor: Tensor, points: np.ndarray, tile_of_point) -> dict:
+    matrix, offset = access_matrix(tensor.access)
+    indices = points @ matrix.T + offset
+    inside = np.all((indices >= 0) & (indices < np.array(tensor.shape)), axis=1)
+    per_tile: dict[tuple[int, ...], set] = {}
+    for tile, index in zip(itertools.compress(tile_of_point, inside),
+                           map(tuple, indices[inside].tolist())):
+        per_tile.setdefault(tile, set()).add(index)
+    return per_tile
+
+
+def access_matrix(access: isl.Map) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, b)`` with ``index = A @ iteration + b``, for an affine access without divisions."""
+    function = isl.PwMultiAff.from_map(access)
+    if not function.isa_multi_aff():
+        raise ValueError(f"the simulator needs a single affine access, got {access}")
+    multi = function.as_multi_aff()
+    n_in, n_out = access.dim(isl.dim_type.in_), access.dim(isl.dim_type.out)
+    matrix = np.zeros((n_out, n_in), dtype=np.int64)
+    offset = np.zeros(n_out, dtype=np.int64)
+    for j in range(n_out):
+        aff = multi.get_aff(j)
+        if aff.dim(isl.dim_type.div) or aff.get_denominator_val().to_python() != 1:
+            raise ValueError(f"the simulator needs an access without divisions, got {access}")
+        for i in range(n_in):
+            matrix[j, i] = aff.get_coefficient_val(isl.dim_type.in_, i).to_python()
+        offset[j] = aff.get_constant_val().to_python()
+    return matrix, offset
+
+
+def lex_sequence(grid: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Nested loops over the grid, the last dim innermost."""
+    return list(itertools.product(*(range(n) for n in grid)))
+
+
+def scan_sequence(grid: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """DESIGN's definition: concatenate over i1 the sequence of the rest, reversed if i1 odd."""
+    if not grid:
+        return [()]
+    rest = scan_sequence(grid[1:])
+    return [(i,) + t for i in range(grid[0]) for t in (rest[::-1] if i % 2 else rest)]
+
+
+def grid_of(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(math.ceil(layer.extents[d] / tile.get(d, layer.extents[d])) for d in order)

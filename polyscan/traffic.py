@@ -1,0 +1,103 @@
+"""Exact DRAM traffic of a schedule (DESIGN section 4), from footprint closed forms.
+
+Along the tile sequence t_1..t_n, every tensor X enters the buffer
+``entries(X) = |F(t_1)| + sum_k |F(t_k+1)| - |F(t_k) ∩ F(t_k+1)|`` times (one element, one
+entry). A read-only tensor is read exactly that often. The output leaves the buffer as often
+as it enters (every element that enters is written back, at the latest after the last tile),
+and an entry is a read-back of a partial sum unless it is the element's first: so
+``writes(O) = entries(O)`` and ``reads(O) = entries(O) - |O elements touched|``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .polyhedral.footprint import Component, layer_footprints
+from .schedule import Schedule
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """DRAM traffic in entries (tensor elements), per tensor, with the buffer's peak use."""
+
+    reads: dict[str, int]
+    writes: dict[str, int]
+    peak: int
+    tiles: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.reads.values()) + sum(self.writes.values())
+
+    def __str__(self) -> str:
+        per_tensor = ", ".join(f"{t}: {self.reads.get(t, 0)}r/{self.writes.get(t, 0)}w"
+                               for t in dict.fromkeys([*self.reads, *self.writes]))
+        return f"{self.total} entries ({per_tensor}); peak {self.peak}, {self.tiles} tiles"
+
+
+def traffic(schedule: Schedule) -> Traffic:
+    """Reads, writes, peak buffer use and tile count of ``schedule``, exact."""
+    layer = schedule.layer
+    sequence = schedule.tile_sequence()
+    origins = {d: np.zeros(len(sequence), dtype=np.int64) for d in layer.dims}
+    steps = {d: np.zeros(len(sequence) - 1, dtype=np.int64) for d in layer.dims}
+    for j, d in enumerate(schedule.order):
+        origins[d] = sequence[:, j] * schedule.tile_size(d)
+        steps[d] = np.diff(sequence[:, j])
+    tile = {d: schedule.tile_size(d) for d in layer.dims}
+
+    reads, writes = {}, {}
+    occupancy = np.zeros(len(sequence), dtype=np.int64)
+    for name, footprint in layer_footprints(layer).items():
+        sizes = np.ones(len(sequence), dtype=np.int64)
+        overlaps = np.ones(len(sequence) - 1, dtype=np.int64)
+        touched = 1
+        for component in footprint.components:
+            component_sizes = _sizes(component, origins, tile)
+            sizes *= component_sizes
+            overlaps *= _overlaps(component, origins, steps, tile, component_sizes)
+            touched *= int(_sizes(component, _zeros(component), layer.extents)[0])
+        entries = int(sizes[0] + (sizes[1:] - overlaps).sum())
+        occupancy += sizes
+        if layer.tensors[name].read_only:
+            reads[name] = entries
+        else:
+            reads[name], writes[name] = entries - touched, entries
+    return Traffic(reads, writes, int(occupancy.max()), schedule.tiles)
+
+
+def _zeros(component: Component) -> dict[str, np.ndarray]:
+    return {d: np.zeros(1, dtype=np.int64) for d in component.dims}
+
+
+def _sizes(component: Component, origins, tile) -> np.ndarray:
+    return component.size(_columns(component, origins, tile))
+
+
+def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> np.ndarray:
+    """``|F_c(t_k) ∩ F_c(t_k+1)|`` for each transition, one closed form per distinct step."""
+    result = sizes[:-1].copy()  # where the component's dims do not move, F_c stays the same
+    if not component.dims or len(result) == 0:
+        return result
+    moves = np.stack([steps[d] for d in component.dims], axis=1)
+    distinct, which = np.unique(moves, axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    first = {d: origins[d][:-1] for d in component.dims}
+    for index, step in enumerate(map(tuple, distinct.tolist())):
+        if any(step):
+            rows = which == index
+            columns = _columns(component, {d: first[d][rows] for d in component.dims}, tile)
+            result[rows] = component.overlap(step)(columns)
+    return result
+
+
+def _columns(component: Component, origins, tile) -> np.ndarray:
+    """Arguments ``(o_d..., T_d...)`` of the component's closed forms, one row per tile."""
+    n = len(next(iter(origins.values()))) if component.dims else 1
+    columns = np.empty((n, 2 * len(component.dims)), dtype=np.int64)
+    for i, d in enumerate(component.dims):
+        columns[:, i] = origins[d]
+        columns[:, len(component.dims) + i] = tile[d]
+    return columns
