@@ -3,6 +3,7 @@
 from .constructors import conv2d, depthwise, fully_connected, pointwise, pool
 from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleError
 from .kernel import Kernel, builtin_kernel_names, load_kernel
+from . import zoo
 from .layer import Layer, Tensor
 from .schedule import Schedule
 from .traffic import Traffic, traffic
@@ -10,5 +11,5 @@ from .traffic import Traffic, traffic
 __all__ = [
     "Kernel", "KernelFileError", "Layer", "LayerShapeError", "PolyscanError", "Schedule",
     "ScheduleError", "Tensor", "Traffic", "builtin_kernel_names", "conv2d", "depthwise",
-    "fully_connected", "load_kernel", "pointwise", "pool", "traffic",
+    "fully_connected", "load_kernel", "pointwise", "pool", "traffic", "zoo",
 ]

@@ -11,7 +11,6 @@ text is parsed by ISL. See ``docs/kernels.md`` for the format.
 from __future__ import annotations
 
 import functools
-import math
 import importlib.resources
 import re
 import tomllib
@@ -160,7 +159,11 @@ class Kernel:
                 raise KernelFileError(f"{self.path}: {key} must start at 0 and be bounded "
                                       f"in every dim")
             extents.append(high.to_python() + 1)
-        if box.count_val().to_python() != math.prod(extents):  # a subset of its bounding box
+        bounding_box = isl.Set.universe(box.get_space())
+        for i, extent in enumerate(extents):
+            bounding_box = bounding_box.lower_bound_val(isl.dim_type.set, i, 0) \
+                .upper_bound_val(isl.dim_type.set, i, extent - 1)
+        if not box.is_equal(bounding_box):
             raise KernelFileError(f"{self.path}: {key} must be a rectangular box")
         return tuple(extents)
 

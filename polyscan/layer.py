@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import islpy as isl
 
@@ -56,10 +56,18 @@ class Layer:
         """Iterations of the loop nest (multiply-accumulates, for a convolution)."""
         return math.prod(self.extents.values())
 
+    def with_residual(self) -> "Layer":
+        """This layer also reading tensor ``R`` with its output's footprint (a folded Add)."""
+        if "R" in self.tensors:
+            return self
+        residual = Tensor("R", "residual", self.output.shape,
+                          self.output.space.set_tuple_name("R"),
+                          self.output.access.set_tuple_name(isl.dim_type.out, "R"))
+        return replace(self, tensors={**self.tensors, "R": residual})
+
     @property
-    def key(self) -> tuple:
-        """Identifies the layer's shape (not its name): equal keys, equal traffic."""
-        return (self.kind, tuple(sorted(self.symbols.items())), tuple(self.tensors))
+    def output(self) -> Tensor:
+        return next(t for t in self.tensors.values() if t.role == "output")
 
     def __repr__(self) -> str:
         shape = ", ".join(f"{d}={self.extents[d]}" for d in self.dims)

@@ -102,7 +102,7 @@ def _checked_traversal(traversal, grid: tuple[int, ...]):
     points = points.reshape(count, len(grid))
     inside = np.all((points >= 0) & (points < np.array(grid, dtype=np.int64)), axis=1)
     if not inside.all():
-        raise ScheduleError(f"tile coordinate {tuple(points[~inside][0])} is outside the "
+        raise ScheduleError(f"tile coordinate {tuple(points[~inside][0].tolist())} is outside the "
                             f"grid {grid}")
     if len(np.unique(points, axis=0)) != count:
         raise ScheduleError("an explicit traversal must visit every tile exactly once")

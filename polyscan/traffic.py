@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .polyhedral.closed_form import distinct_rows
 from .polyhedral.footprint import Component, layer_footprints
 from .schedule import Schedule
 
@@ -82,8 +83,7 @@ def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> 
     if not component.dims or len(result) == 0:
         return result
     moves = np.stack([steps[d] for d in component.dims], axis=1)
-    distinct, which = np.unique(moves, axis=0, return_inverse=True)
-    which = which.reshape(-1)
+    distinct, which = distinct_rows(moves)
     first = {d: origins[d][:-1] for d in component.dims}
     for index, step in enumerate(map(tuple, distinct.tolist())):
         if any(step):

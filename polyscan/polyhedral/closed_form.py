@@ -50,9 +50,27 @@ class ClosedForm:
             return np.zeros(0, dtype=np.int64)
         if not self.params:
             return np.full(values.shape[0], self._function(), dtype=np.int64)
-        distinct, inverse = np.unique(values, axis=0, return_inverse=True)
+        distinct, inverse = distinct_rows(values)
         result = np.broadcast_to(self._function(*distinct.T), (distinct.shape[0],))
-        return result[inverse.reshape(-1)]
+        return result[inverse]
+
+
+def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct, inverse)`` with ``distinct[inverse] == values``, for an integer matrix.
+
+    Rows are packed into one int64 key each (mixed radix over the columns' ranges), which
+    sorts far faster than ``np.unique(axis=0)``; it falls back to that when keys would overflow.
+    """
+    low = values.min(axis=0)
+    radix = values.max(axis=0) - low + 1
+    if math.prod(int(r) for r in radix) >= 2 ** 62:
+        distinct, inverse = np.unique(values, axis=0, return_inverse=True)
+        return distinct, inverse.reshape(-1)
+    keys = np.zeros(len(values), dtype=np.int64)
+    for column, (start, size) in enumerate(zip(low, radix)):
+        keys = keys * size + (values[:, column] - start)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return values[first], inverse.reshape(-1)
 
 
 class _Translator:

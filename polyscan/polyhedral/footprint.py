@@ -20,6 +20,7 @@ every count is the product of the components' counts.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import islpy as isl
@@ -75,12 +76,22 @@ class TensorFootprint:
     components: tuple[Component, ...]
 
 
-def layer_footprints(layer: Layer) -> dict[str, TensorFootprint]:
-    """The footprint closed forms of every tensor of ``layer``."""
-    return {name: tensor_footprint(layer, tensor) for name, tensor in layer.tensors.items()}
-
-
 _COMPONENTS: dict[tuple[str, tuple[int, ...]], Component] = {}
+_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def layer_footprints(layer: Layer) -> dict[str, TensorFootprint]:
+    """The footprint closed forms of every tensor of ``layer`` (built once per layer)."""
+    if layer not in _LAYERS:
+        _LAYERS[layer] = {name: tensor_footprint(layer, tensor)
+                          for name, tensor in layer.tensors.items()}
+    return _LAYERS[layer]
+
+
+def clear_cache():
+    """Forget every closed form (benchmarks use it to time building them)."""
+    _COMPONENTS.clear()
+    _LAYERS.clear()
 
 
 def tensor_footprint(layer: Layer, tensor: Tensor) -> TensorFootprint:

@@ -1,0 +1,140 @@
+"""The ``polyscan`` command line.
+
+Every bad input ends with one line on stderr and exit code 2: no traceback, no partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import zoo
+from .errors import PolyscanError
+from .schedule import Schedule
+from .traffic import traffic
+
+
+class UsageError(PolyscanError):
+    """A command-line argument is malformed."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except PolyscanError as error:
+        print(f"polyscan: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polyscan", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    count = commands.add_parser("traffic", help="exact DRAM traffic of one schedule per layer")
+    count.add_argument("model", help=f"built-in network ({', '.join(zoo.NETWORKS)})")
+    count.add_argument("--layers", help="comma-separated layer names (default: all)")
+    count.add_argument("--tile", default="", help="tile sizes, e.g. y=8,x=8,k=32; for each "
+                       "layer, a dim it lacks is skipped and a size beyond its extent means "
+                       "untiled")
+    count.add_argument("--order", help="tiled dims outer to inner, e.g. k,y,x (default: the "
+                       "layer's dim order)")
+    count.add_argument("--traversal", default="lex,scan",
+                       help="comma-separated traversals: lex, scan, zorder, hilbert")
+    count.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    count.set_defaults(run=_run_traffic)
+    return parser
+
+
+def _run_traffic(args) -> int:
+    if args.json:
+        _check_writable(args.json)
+    net = _network(args.model)
+    layers = [net.layer(n) for n in args.layers.split(",")] if args.layers else net.layers
+    tile = _assignments(args.tile, "--tile")
+    order = tuple(args.order.split(",")) if args.order else None
+    every_dim = {d for layer in layers for d in layer.dims}
+    for dim in [*tile, *(order or ())]:
+        if dim not in every_dim:
+            raise UsageError(f"no selected layer has a dim {dim!r}")
+    rows = []
+    for layer in layers:
+        layer_tile = {d: min(t, layer.extents[d]) for d, t in tile.items() if d in layer.extents}
+        layer_order = tuple(d for d in order if d in layer.extents) if order else None
+        for traversal in args.traversal.split(","):
+            schedule = Schedule(layer, layer_tile, layer_order, traversal)
+            rows.append((schedule, traffic(schedule)))
+    _print_traffic_table(net.name, rows)
+    if args.json:
+        _write_json(args.json, {"network": net.name, "schedules": [
+            {"layer": s.layer.name, "tile": s.tile, "order": list(s.order),
+             "traversal": s.traversal, "reads": t.reads, "writes": t.writes, "peak": t.peak,
+             "tiles": t.tiles, "dram_entries": t.total} for s, t in rows]})
+    return 0
+
+
+def _print_traffic_table(network: str, rows):
+    table = Table(title=f"{network}: exact DRAM traffic (entries)")
+    for column in ("layer", "tile", "order", "traversal", "reads", "writes", "total", "peak",
+                   "tiles"):
+        table.add_column(column, justify="right" if column in ("total", "peak", "tiles")
+                         else "left")
+    for schedule, result in rows:
+        table.add_row(schedule.layer.name,
+                      ",".join(f"{d}={t}" for d, t in schedule.tile.items()) or "-",
+                      ",".join(schedule.order) or "-", schedule.traversal,
+                      " ".join(f"{k}:{v:,}" for k, v in result.reads.items()),
+                      " ".join(f"{k}:{v:,}" for k, v in result.writes.items()),
+                      f"{result.total:,}", f"{result.peak:,}", f"{result.tiles:,}")
+    Console(width=max(120, Console().width)).print(table)
+
+
+def _network(model: str):
+    if model not in zoo.NETWORKS:
+        raise UsageError(f"unknown model {model!r} (built-in: {', '.join(zoo.NETWORKS)})")
+    return zoo.NETWORKS[model]()
+
+
+def _assignments(text: str, option: str) -> dict[str, int]:
+    """``"y=8,k=32"`` -> ``{"y": 8, "k": 32}``."""
+    result = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        if not name or not value.strip().lstrip("-").isdigit():
+            raise UsageError(f"{option} wants NAME=INTEGER items, got {item!r}")
+        result[name.strip()] = int(value)
+    return result
+
+
+def _check_writable(path: str) -> None:
+    """Fail before any work when an output file cannot be written."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: folder {folder} is not writable")
+
+
+def _write_json(path: str, data) -> None:
+    """Write atomically: a temporary file in the same folder, renamed into place."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(data, stream, indent=2)
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
