@@ -77,17 +77,19 @@ def per_layer_table(console: Console) -> tuple[float, float]:
 def scaling_table(console: Console):
     net = ps.zoo.mobilenet_v2()
     table = Table(title="warm ps.traffic time against the number of tiles (scan)")
-    for column in ("layer", "tiles", "traffic ms", "us per tile", "ratio to 10x fewer tiles"):
+    for column in ("layer", "tiles", "traffic ms", "us per tile", "exponent vs previous row"):
         table.add_column(column, justify="right")
     for name in ("conv0", "b2_dw", "b2_expand"):
         layer, previous = net.layer(name), None
         for target in (100, 1_000, 10_000, 100_000, 1_000_000):
             schedule = schedule_with_tiles(layer, target, "scan")
             _, warm, _ = timed(schedule, repeats=3)
-            ratio = f"{warm / previous:.1f}" if previous else ""
+            exponent = ""  # time ~ tiles^exponent between consecutive rows; 1 is linear
+            if previous:
+                exponent = f"{math.log(warm / previous[1]) / math.log(schedule.tiles / previous[0]):.2f}"
             table.add_row(name, f"{schedule.tiles:,}", f"{1e3 * warm:.1f}",
-                          f"{1e6 * warm / schedule.tiles:.2f}", ratio)
-            previous = warm
+                          f"{1e6 * warm / schedule.tiles:.2f}", exponent)
+            previous = (schedule.tiles, warm)
     console.print(table)
 
 
