@@ -86,7 +86,8 @@ def scaling_table(console: Console):
             _, warm, _ = timed(schedule, repeats=3)
             exponent = ""  # time ~ tiles^exponent between consecutive rows; 1 is linear
             if previous:
-                exponent = f"{math.log(warm / previous[1]) / math.log(schedule.tiles / previous[0]):.2f}"
+                growth = math.log(warm / previous[1]) / math.log(schedule.tiles / previous[0])
+                exponent = f"{growth:.2f}"
             table.add_row(name, f"{schedule.tiles:,}", f"{1e3 * warm:.1f}",
                           f"{1e6 * warm / schedule.tiles:.2f}", exponent)
             previous = (schedule.tiles, warm)

@@ -1,9 +1,9 @@
 """polyscan: exact DRAM traffic of tiled, Scan-ordered and fused CNN layer schedules."""
 
+from . import zoo
 from .constructors import conv2d, depthwise, fully_connected, pointwise, pool
 from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleError
 from .kernel import Kernel, builtin_kernel_names, load_kernel
-from . import zoo
 from .layer import Layer, Tensor
 from .schedule import Schedule
 from .traffic import Traffic, traffic

@@ -66,7 +66,7 @@ class Kernel:
     tensors: dict[str, TensorSpec]
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Kernel":
+    def from_file(cls, path: str | Path) -> Kernel:
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text())

@@ -56,7 +56,7 @@ class Layer:
         """Iterations of the loop nest (multiply-accumulates, for a convolution)."""
         return math.prod(self.extents.values())
 
-    def with_residual(self) -> "Layer":
+    def with_residual(self) -> Layer:
         """This layer also reading tensor ``R`` with its output's footprint (a folded Add)."""
         if "R" in self.tensors:
             return self

@@ -27,7 +27,8 @@ def test_traffic_command_prints_and_writes_the_api_figures(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["traffic", "resnet"], "unknown model 'resnet'"),
     (["traffic", "mobilenet_v2", "--layers", "nope"], "has no layer 'nope'"),
-    (["traffic", "mobilenet_v2", "--layers", "b2_dw", "--tile", "q=3"], "no selected layer has a dim 'q'"),
+    (["traffic", "mobilenet_v2", "--layers", "b2_dw", "--tile", "q=3"],
+     "no selected layer has a dim 'q'"),
     (["traffic", "mobilenet_v2", "--layers", "b2_dw", "--tile", "y=0"], "tile size for 'y'"),
     (["traffic", "mobilenet_v2", "--layers", "b2_dw", "--tile", "y8"], "NAME=INTEGER"),
     (["traffic", "mobilenet_v2", "--layers", "b2_dw", "--traversal", "snake"], "unknown traversal"),
