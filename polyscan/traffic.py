@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .polyhedral.closed_form import distinct_rows
-from .polyhedral.footprint import Component, layer_footprints
+from .polyhedral.footprint import FIRST, Component, layer_footprints
 from .schedule import Schedule
 
 
@@ -78,18 +78,23 @@ def _sizes(component: Component, origins, tile) -> np.ndarray:
 
 
 def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> np.ndarray:
-    """``|F_c(t_k) ∩ F_c(t_k+1)|`` for each transition, one closed form per distinct step."""
+    """``|F_c(t_k) ∩ F_c(t_k+1)|`` for each transition, one closed form per distinct move
+    pattern (a step back to the first tile is ``FIRST``, as in the optimizer's tables)."""
     result = sizes[:-1].copy()  # where the component's dims do not move, F_c stays the same
     if not component.dims or len(result) == 0:
         return result
-    moves = np.stack([steps[d] for d in component.dims], axis=1)
+    dims = len(component.dims)
+    to_first = [(origins[d][1:] == 0) & (steps[d] < -1) for d in component.dims]
+    moves = np.stack([np.where(first, 0, steps[d]) for d, first in zip(component.dims, to_first)]
+                     + to_first, axis=1).astype(np.int64)
     distinct, which = distinct_rows(moves)
-    first = {d: origins[d][:-1] for d in component.dims}
-    for index, step in enumerate(map(tuple, distinct.tolist())):
-        if any(step):
+    before = {d: origins[d][:-1] for d in component.dims}
+    for index, row in enumerate(distinct.tolist()):
+        if any(row):
             rows = which == index
-            columns = _columns(component, {d: first[d][rows] for d in component.dims}, tile)
-            result[rows] = component.overlap(step)(columns)
+            pattern = tuple(FIRST if first else k for k, first in zip(row[:dims], row[dims:]))
+            columns = _columns(component, {d: before[d][rows] for d in component.dims}, tile)
+            result[rows] = component.overlap(pattern)(columns)
     return result
 
 

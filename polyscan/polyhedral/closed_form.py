@@ -62,8 +62,8 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sorts far faster than ``np.unique(axis=0)``; it falls back to that when keys would overflow.
     """
     low = values.min(axis=0)
-    radix = values.max(axis=0) - low + 1
-    if math.prod(int(r) for r in radix) >= 2 ** 62:
+    radix = [int(high) - int(start) + 1 for high, start in zip(values.max(axis=0), low)]
+    if math.prod(radix) >= 2 ** 62:
         distinct, inverse = np.unique(values, axis=0, return_inverse=True)
         return distinct, inverse.reshape(-1)
     keys = np.zeros(len(values), dtype=np.int64)

@@ -5,11 +5,11 @@ The footprint of tensor X for the tile with origin ``o`` and size ``T`` is the I
 turns ``|F_X(o)|`` into a piecewise quasi-polynomial in the origins and sizes, valid for every
 tile of the layer at once.
 
-Consecutive tiles of a traversal differ by a *step*: the next tile's origin is
-``o_d + k_d * T_d`` with a whole number ``k_d`` per dim (lex: +1 in one dim and a reset of the
-inner ones; scan: +-1 in one dim). For each step that occurs, ``|F_X(o) ∩ F_X(o + k T)|`` is
+Consecutive tiles of a traversal differ by a *move* per dim: the next tile's origin is
+``o_d + k_d * T_d`` for a whole number ``k_d``, or ``0`` (``FIRST``: lex resets its inner
+dims to their first tile). For each move pattern that occurs, ``|F_X(o) ∩ F_X(next)|`` is
 another closed form in ``(o, T)``; the data a tile must load is ``|F(next)| - |overlap|``.
-Keeping the step a constant (rather than making the second origin a free parameter) keeps
+Keeping the moves constant (rather than making the second origin a free parameter) keeps
 these counts small: milliseconds each.
 
 Tensor indices that depend on disjoint sets of loop dims are counted separately: the input
@@ -29,6 +29,9 @@ from ..layer import Layer, Tensor
 from .closed_form import ClosedForm
 
 
+FIRST = "first"  # a move to the dim's first tile (origin 0)
+
+
 @dataclass(eq=False)
 class Component:
     """Tensor indices that depend on the loop ``dims`` (and on no other loop dim).
@@ -41,7 +44,7 @@ class Component:
     extents: tuple[int, ...]
     footprint: isl.Set
     size: ClosedForm = field(init=False)
-    _overlaps: dict[tuple[int, ...], ClosedForm] = field(default_factory=dict, init=False)
+    _overlaps: dict[tuple, ClosedForm] = field(default_factory=dict, init=False)
 
     def __post_init__(self):
         self.size = self._closed_form(self.footprint.card())
@@ -50,15 +53,18 @@ class Component:
     def params(self) -> tuple[str, ...]:
         return tuple(f"o_{d}" for d in self.dims) + tuple(f"T_{d}" for d in self.dims)
 
-    def overlap(self, step: tuple[int, ...]) -> ClosedForm:
-        """``|F_c(o) ∩ F_c(o + step * T)|`` as a closed form in ``(o, T)``."""
-        if step not in self._overlaps:
+    def overlap(self, moves: tuple) -> ClosedForm:
+        """``|F_c(o) ∩ F_c(next)|`` as a closed form in ``(o, T)``; ``moves`` gives, per dim,
+        the next origin: ``o_d + k * T_d`` for an int ``k``, or 0 for ``FIRST``."""
+        if moves not in self._overlaps:
             moved = self.footprint
-            for d, k in zip(self.dims, step):
-                if k:
-                    moved = _shift_origin(moved, d, k)
-            self._overlaps[step] = self._closed_form(self.footprint.intersect(moved).card())
-        return self._overlaps[step]
+            for d, move in zip(self.dims, moves):
+                if move == FIRST:
+                    moved = _move_origin(moved, d, "0")
+                elif move:
+                    moved = _move_origin(moved, d, f"o_{d} + {move}*T_{d}")
+            self._overlaps[moves] = self._closed_form(self.footprint.intersect(moved).card())
+        return self._overlaps[moves]
 
     def _closed_form(self, count: isl.PwQPolynomial) -> ClosedForm:
         """Simplified for the tiles that exist (origin inside the extent, size up to it)."""
@@ -144,11 +150,11 @@ def _component_footprint(layer: Layer, tensor: Tensor, tensor_dims: tuple[int, .
     return tile.apply(access).intersect(space)
 
 
-def _shift_origin(image: isl.Set, dim: str, step: int) -> isl.Set:
-    """``image`` with its parameter ``o_dim`` replaced by ``o_dim + step * T_dim``."""
+def _move_origin(image: isl.Set, dim: str, new_origin: str) -> isl.Set:
+    """``image`` with its parameter ``o_dim`` replaced by the affine ``new_origin``."""
     position = image.find_dim_by_name(isl.dim_type.param, f"o_{dim}")
     shifted = image.set_dim_name(isl.dim_type.param, position, "shifted")
-    link = isl.Set(f"[shifted, o_{dim}, T_{dim}] -> {{ : shifted = o_{dim} + {step}*T_{dim} }}")
+    link = isl.Set(f"[shifted, o_{dim}, T_{dim}] -> {{ : shifted = {new_origin} }}")
     shifted = shifted.intersect_params(link)
     return shifted.project_out(isl.dim_type.param,
                                shifted.find_dim_by_name(isl.dim_type.param, "shifted"), 1)
