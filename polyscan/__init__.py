@@ -6,10 +6,12 @@ from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleErr
 from .kernel import Kernel, builtin_kernel_names, load_kernel
 from .layer import Layer, Tensor
 from .schedule import Schedule
+from .search.optimizer import BufferTooSmallError, optimize, search_layer
 from .traffic import Traffic, traffic
 
 __all__ = [
-    "Kernel", "KernelFileError", "Layer", "LayerShapeError", "PolyscanError", "Schedule",
-    "ScheduleError", "Tensor", "Traffic", "builtin_kernel_names", "conv2d", "depthwise",
-    "fully_connected", "load_kernel", "pointwise", "pool", "traffic", "zoo",
+    "BufferTooSmallError", "Kernel", "KernelFileError", "Layer", "LayerShapeError",
+    "PolyscanError", "Schedule", "ScheduleError", "Tensor", "Traffic", "builtin_kernel_names",
+    "conv2d", "depthwise", "fully_connected", "load_kernel", "optimize", "pointwise", "pool",
+    "search_layer", "traffic", "zoo",
 ]

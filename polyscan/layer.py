@@ -56,6 +56,12 @@ class Layer:
         """Iterations of the loop nest (multiply-accumulates, for a convolution)."""
         return math.prod(self.extents.values())
 
+    @property
+    def shape_key(self) -> tuple:
+        """Equal for layers of equal loop nest and accesses (whatever their names)."""
+        return (self.domain.to_str(),) + tuple(
+            (t.name, t.role, t.space.to_str(), t.access.to_str()) for t in self.tensors.values())
+
     def with_residual(self) -> Layer:
         """This layer also reading tensor ``R`` with its output's footprint (a folded Add)."""
         if "R" in self.tensors:

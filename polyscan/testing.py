@@ -23,14 +23,22 @@ from .traffic import Traffic
 def simulate(layer: Layer, tile: dict[str, int], order: tuple[str, ...],
              sequence: list[tuple[int, ...]]) -> Traffic:
     """Traffic of the tiles ``sequence`` (grid coordinates over ``order``), explicitly."""
+    return simulate_footprints(layer, tile_footprints(layer, tile, order), sequence)
+
+
+def tile_footprints(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) -> dict:
+    """Per tensor, the set of elements each tile touches, keyed by grid coordinate."""
     sizes = {d: tile.get(d, layer.extents[d]) for d in layer.dims}
     points = np.indices([layer.extents[d] for d in layer.dims]).reshape(len(layer.dims), -1).T
     tile_of_point = [tuple(row) for row in
                      (points[:, [layer.dims.index(d) for d in order]]
                       // np.array([sizes[d] for d in order], dtype=np.int64)).tolist()]
-    footprints = {name: _footprints_per_tile(tensor, points, tile_of_point)
-                  for name, tensor in layer.tensors.items()}
+    return {name: _footprints_per_tile(tensor, points, tile_of_point)
+            for name, tensor in layer.tensors.items()}
 
+
+def simulate_footprints(layer: Layer, footprints: dict, sequence) -> Traffic:
+    """DESIGN section 4's formulas, literally, over explicit per-tile sets."""
     reads, writes = {}, {}
     for name, per_tile in footprints.items():
         tiles = [per_tile.get(t, set()) for t in sequence]
@@ -46,6 +54,35 @@ def simulate(layer: Layer, tile: dict[str, int], order: tuple[str, ...],
     peak = max(sum(len(per_tile.get(t, ())) for per_tile in footprints.values())
                for t in sequence)
     return Traffic(reads, writes, peak, len(sequence))
+
+
+def exhaustive_optimum(layer: Layer, buffer: int, traversals=("lex", "scan")):
+    """The least ``(total, tiles, peak)`` over the whole search space of DESIGN section 4,
+    every schedule simulated explicitly, and one schedule ``(tile, order, traversal)``
+    reaching it; None when nothing fits. Exponential: for tiny layers only."""
+    sequences = {"lex": lex_sequence, "scan": scan_sequence}
+    best = None
+    sizes = [sorted({-(-layer.extents[d] // n) for n in range(1, layer.extents[d] + 1)})
+             for d in layer.dims]
+    for combination in itertools.product(*sizes):
+        tile = {d: t for d, t in zip(layer.dims, combination) if t < layer.extents[d]}
+        tiled = tuple(tile)
+        footprints = tile_footprints(layer, tile, tiled)
+        for order in itertools.permutations(tiled):
+            grid = tuple(math.ceil(layer.extents[d] / tile[d]) for d in order)
+            position = [tiled.index(d) for d in order]
+            for traversal in traversals:
+                sequence = []
+                for coordinate in sequences[traversal](grid):
+                    canonical = [0] * len(tiled)
+                    for p, value in zip(position, coordinate):
+                        canonical[p] = value
+                    sequence.append(tuple(canonical))
+                result = simulate_footprints(layer, footprints, sequence)
+                key = (result.total, result.tiles, result.peak)
+                if result.peak <= buffer and (best is None or key < best[0]):
+                    best = (key, (tile, order, traversal))
+    return best
 
 
 def _footprints_per_tile(tensor: Tensor, points: np.ndarray, tile_of_point) -> dict:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .polyhedral.closed_form import distinct_rows
-from .polyhedral.footprint import FIRST, Component, layer_footprints
+from .polyhedral.footprint import RESET, Component, layer_footprints
 from .schedule import Schedule
 
 
@@ -79,20 +79,22 @@ def _sizes(component: Component, origins, tile) -> np.ndarray:
 
 def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> np.ndarray:
     """``|F_c(t_k) ∩ F_c(t_k+1)|`` for each transition, one closed form per distinct move
-    pattern (a step back to the first tile is ``FIRST``, as in the optimizer's tables)."""
+    pattern (a jump from the last tile to the first is a ``RESET``, as in the optimizer's
+    tables)."""
     result = sizes[:-1].copy()  # where the component's dims do not move, F_c stays the same
     if not component.dims or len(result) == 0:
         return result
     dims = len(component.dims)
-    to_first = [(origins[d][1:] == 0) & (steps[d] < -1) for d in component.dims]
-    moves = np.stack([np.where(first, 0, steps[d]) for d, first in zip(component.dims, to_first)]
-                     + to_first, axis=1).astype(np.int64)
+    resets = [(origins[d][1:] == 0) & (steps[d] < -1) & (origins[d][:-1] + tile[d] >= extent)
+              for d, extent in zip(component.dims, component.extents)]
+    moves = np.stack([np.where(reset, 0, steps[d]) for d, reset in zip(component.dims, resets)]
+                     + resets, axis=1).astype(np.int64)
     distinct, which = distinct_rows(moves)
     before = {d: origins[d][:-1] for d in component.dims}
     for index, row in enumerate(distinct.tolist()):
         if any(row):
             rows = which == index
-            pattern = tuple(FIRST if first else k for k, first in zip(row[:dims], row[dims:]))
+            pattern = tuple(RESET if reset else k for k, reset in zip(row[:dims], row[dims:]))
             columns = _columns(component, {d: before[d][rows] for d in component.dims}, tile)
             result[rows] = component.overlap(pattern)(columns)
     return result

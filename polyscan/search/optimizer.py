@@ -1,0 +1,279 @@
+"""``ps.optimize``: the schedule of least DRAM traffic under a buffer capacity, provably.
+
+The space (DESIGN section 4): every balanced tile size ``ceil(E/n)`` of every dim, every
+order of the dims, lex and scan. Every tile-size combination is evaluated: its exact peak
+(``Batch.peaks``) decides feasibility; for lex, a dynamic program over subsets of dims finds
+the best of all ``m!`` orders at once (``orders.lex_reuse``); for scan, the same program on
+an upper bound of reuse gives a lower bound of traffic for every combination, and the exact
+scan program (``orders.scan_reuse``) then runs on combinations in increasing order of that
+bound until the bound passes the best exact traffic found. Nothing is sampled: a schedule is
+only skipped when a valid bound proves it cannot win. Ties go to fewer tiles, then lower peak,
+then the traversal listed first. See ``docs/optimizer.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import PolyscanError
+from ..layer import Layer
+from ..schedule import Schedule
+from ..traffic import traffic
+from .orders import Batch, lex_order, lex_reuse, scan_order, scan_reuse, scan_reuse_bound
+from .tables import LayerTables, layer_tables
+
+SEARCHABLE = ("lex", "scan")
+CHUNK = 1 << 15  # tile-size combinations evaluated together
+
+
+class BufferTooSmallError(PolyscanError):
+    """No schedule's peak fits the buffer; ``smallest`` is the least capacity that works."""
+
+    def __init__(self, layer: Layer, buffer: int, smallest: int):
+        super().__init__(f"buffer of {buffer:,} entries is too small for layer {layer.name!r}: "
+                         f"its smallest schedule needs {smallest:,} entries")
+        self.smallest = smallest
+
+
+@dataclass
+class TraversalResult:
+    """The best schedule of one traversal, with the figures the search computed for it."""
+
+    traversal: str
+    schedule: Schedule
+    total: int
+    tiles: int
+    peak: int
+    exact_evaluations: int  # combinations evaluated exactly (all of them, for lex)
+
+
+@dataclass
+class LayerSearch:
+    """What ``search_layer`` found, and how much of the space it had to evaluate."""
+
+    layer: Layer
+    buffer: int
+    combinations: int  # tile-size combinations
+    feasible: int  # of which the peak fits the buffer
+    orders: int  # loop orders per combination (m!), all covered by the programs
+    results: dict[str, TraversalResult] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def best(self) -> TraversalResult:
+        return min(self.results.values(), key=lambda r: (r.total, r.tiles, r.peak))
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.best.schedule
+
+    @property
+    def candidates(self) -> int:
+        """Schedules in the space: combinations x orders x traversals."""
+        return self.combinations * self.orders * len(self.results)
+
+
+def optimize(layer: Layer, buffer: int, traversals=SEARCHABLE) -> Schedule:
+    """The schedule of minimum total DRAM traffic whose peak fits ``buffer`` entries."""
+    return search_layer(layer, buffer, traversals).schedule
+
+
+def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> LayerSearch:
+    """``optimize`` with the figures of the search (sizes of the space, evaluations, time)."""
+    start = time.perf_counter()
+    traversals = _checked_traversals(traversals)
+    buffer = _checked_buffer(buffer)
+    tables = _tables(layer)
+    space = _Space(tables)
+    flat, tiles, peaks = space.feasible(buffer)
+    search = LayerSearch(layer, buffer, tables.combos, len(flat),
+                         math.factorial(len(layer.dims)))
+
+    # Every schedule moves at least the compulsory traffic, so combinations are taken in
+    # increasing (tiles, peak): once a traversal's best is compulsory, the rest cannot win.
+    floor = tables.weights @ tables.touched - tables.touched_output
+    ranking = np.lexsort((flat, peaks, tiles))
+    best = dict.fromkeys(traversals)
+    evaluated = dict.fromkeys(traversals, 0)
+    for first, last in _growing(len(ranking), 1024):
+        chosen = ranking[first:last]
+        for traversal in traversals:
+            alive = chosen[_below((floor, tiles[chosen], peaks[chosen], flat[chosen]),
+                                  best[traversal])]
+            if len(alive) == 0:
+                continue
+            evaluate = _lex_totals if traversal == "lex" else _scan_totals
+            found, count = evaluate(space, flat[alive], tiles[alive], peaks[alive],
+                                    best[traversal])
+            best[traversal] = _better(best[traversal], found)
+            evaluated[traversal] += count
+        if all(b is not None and b[0] == floor for b in best.values()):
+            next_key = ranking[last:last + 1]
+            if len(next_key) == 0 or not any(
+                    _below((floor, tiles[next_key], peaks[next_key], flat[next_key]), b)[0]
+                    for b in best.values()):
+                break
+    for traversal in traversals:  # listed order: ties go to the first
+        search.results[traversal] = _result(space, traversal, best[traversal],
+                                            evaluated[traversal])
+    search.seconds = time.perf_counter() - start
+    return search
+
+
+class _Space:
+    """The tile-size combinations of a layer: flat indices over the clusters' combinations."""
+
+    def __init__(self, tables: LayerTables):
+        self.tables = tables
+        self.shape = [c.combos for c in tables.clusters]
+
+    def batch(self, flat: np.ndarray) -> Batch:
+        return Batch(self.tables, list(np.unravel_index(flat, self.shape)))
+
+    def base(self, batch: Batch) -> np.ndarray:
+        """Traffic with no reuse at all: a schedule's traffic is this minus its reuse."""
+        return self.tables.weights @ batch.footprint_sums() - self.tables.touched_output
+
+    def feasible(self, buffer: int):
+        """(flat index, tiles, peak) of every combination whose peak fits ``buffer``."""
+        kept = []
+        smallest = math.inf
+        for first in range(0, self.tables.combos, CHUNK):
+            flat = np.arange(first, min(first + CHUNK, self.tables.combos))
+            batch = self.batch(flat)
+            peaks = batch.peaks()
+            smallest = min(smallest, int(peaks.min()))
+            fits = peaks <= buffer
+            kept.append((flat[fits], batch.tile_counts()[fits], peaks[fits]))
+        flat, tiles, peaks = (np.concatenate(column) for column in zip(*kept))
+        if len(flat) == 0:
+            raise BufferTooSmallError(self.tables.layer, buffer, smallest)
+        return flat, tiles, peaks
+
+
+def _lex_totals(space: _Space, flat, tiles, peaks, best):
+    """Exact best lex traffic of every combination (over all orders at once)."""
+    found = None
+    for first in range(0, len(flat), CHUNK):
+        part = slice(first, first + CHUNK)
+        batch = space.batch(flat[part])
+        totals = space.base(batch) - lex_reuse(batch)
+        found = _better(found, _first_best(totals, tiles[part], peaks[part], flat[part]))
+    return found, len(flat)
+
+
+def _scan_totals(space: _Space, flat, tiles, peaks, best):
+    """Best scan traffic: a bound for every combination, the exact program where the bound
+    does not rule the combination out (exact traffic >= bound), in increasing bound order."""
+    bounds, bases = [], []
+    for first in range(0, len(flat), CHUNK):
+        batch = space.batch(flat[first:first + CHUNK])
+        base = space.base(batch)
+        bases.append(base)
+        bounds.append(base - scan_reuse_bound(batch))
+    bound, base = np.concatenate(bounds), np.concatenate(bases)
+    ranking = np.lexsort((flat, peaks, tiles, bound))
+    found, evaluated = None, 0
+    for first, last in _growing(len(ranking), 256):
+        chosen = ranking[first:last]
+        incumbent = _better(best, found)
+        chosen = chosen[_below((bound[chosen], tiles[chosen], peaks[chosen], flat[chosen]),
+                               incumbent)]
+        if len(chosen) == 0:
+            break
+        totals = base[chosen] - scan_reuse(space.batch(flat[chosen]))
+        evaluated += len(chosen)
+        found = _better(found, _first_best(totals, tiles[chosen], peaks[chosen], flat[chosen]))
+    return found, evaluated
+
+
+def _below(keys, best) -> np.ndarray:
+    """Where the lexicographic key ``keys`` (a tuple of arrays or scalars) is below ``best``."""
+    first = np.broadcast_to(np.asarray(keys[0]), np.shape(keys[-1]))
+    if best is None:
+        return np.ones(np.shape(first), dtype=bool)
+    below = np.zeros(np.shape(first), dtype=bool)
+    equal = np.ones(np.shape(first), dtype=bool)
+    for key, limit in zip(keys, best):
+        key = np.broadcast_to(np.asarray(key), np.shape(first))
+        below |= equal & (key < limit)
+        equal &= key == limit
+    return below
+
+
+def _growing(total: int, size: int):
+    first = 0
+    while first < total:
+        yield first, min(total, first + size)
+        first += size
+        size *= 2
+
+
+def _first_best(totals, tiles, peaks, flat):
+    """(total, tiles, peak, flat index) of the best combination of a batch."""
+    i = np.lexsort((flat, peaks, tiles, totals))[0]
+    return int(totals[i]), int(tiles[i]), int(peaks[i]), int(flat[i])
+
+
+def _better(a, b):
+    """The better of two (total, tiles, peak, flat) keys, either of which may be None."""
+    if a is None or (b is not None and b < a):
+        return b
+    return a
+
+
+def _result(space: _Space, traversal, best, evaluated) -> TraversalResult:
+    total, tiles, peak, flat = best
+    tables = space.tables
+    batch = space.batch(np.array([flat]))
+    tile = {d: int(c.tiles[batch.indices[k][0], i]) for k, c in enumerate(tables.clusters)
+            for i, d in enumerate(c.dims)}
+    order = lex_order(batch) if traversal == "lex" else scan_order(batch)
+    layer = tables.layer
+    schedule = Schedule(layer, tile={d: t for d, t in tile.items() if t < layer.extents[d]},
+                        order=tuple(d for d in order if tile[d] < layer.extents[d]),
+                        traversal=traversal)
+    counted = traffic(schedule)
+    if (counted.total, counted.tiles, counted.peak) != (total, tiles, peak):
+        raise RuntimeError(f"internal error: the search predicted {total} entries for "
+                           f"{schedule}, traffic() counts {counted.total}")
+    return TraversalResult(traversal, schedule, total, tiles, peak, evaluated)
+
+
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TABLES_BY_SHAPE: dict = {}
+
+
+def _tables(layer: Layer) -> LayerTables:
+    """Tables are built once per layer shape (MobileNetV2 repeats most of its shapes)."""
+    if layer not in _TABLES:
+        key = layer.shape_key
+        if key not in _TABLES_BY_SHAPE:
+            _TABLES_BY_SHAPE[key] = layer_tables(layer)
+        shared = _TABLES_BY_SHAPE[key]
+        _TABLES[layer] = LayerTables(layer, shared.tensors, shared.weights, shared.touched,
+                                     shared.clusters)
+    return _TABLES[layer]
+
+
+def _checked_buffer(buffer) -> int:
+    if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 1:
+        raise PolyscanError(f"buffer must be a positive number of entries, got {buffer!r}")
+    return int(buffer)
+
+
+def _checked_traversals(traversals) -> tuple[str, ...]:
+    if isinstance(traversals, str):
+        traversals = (traversals,)
+    traversals = tuple(dict.fromkeys(traversals))
+    unknown = [t for t in traversals if t not in SEARCHABLE]
+    if unknown or not traversals:
+        raise PolyscanError(f"optimize searches the traversals {', '.join(SEARCHABLE)}, got "
+                            f"{unknown[0] if unknown else 'none'!r} (compare_orders also "
+                            f"covers zorder and hilbert)")
+    return traversals

@@ -1,0 +1,210 @@
+"""Per-cluster tables: the sums from which the traffic of every lex and scan schedule follows.
+
+The traffic of a schedule is ``sum_X w_X (S_X - reuse_X)`` (minus the output's first
+touches), where ``S_X`` sums the footprint size of X over all tiles and ``reuse_X`` sums the
+overlap of consecutive tiles (``docs/optimizer.md``). Both are sums over tile positions of
+products of per-component closed forms, and they factor over *clusters*: the finest
+partition of the loop dims such that every footprint component lies inside one cluster
+(for a convolution: ``{k}``, ``{c}``, ``{y, r}``, ``{x, s}``). So for each cluster and each
+of its tile-size combinations, this module tabulates, per tensor:
+
+- ``S``: the sum of the tensor's in-cluster footprint product over all positions;
+- ``peak``: the Pareto-maximal vectors (one entry per tensor) of that product, whose
+  combination across clusters gives the exact buffer peak;
+- ``lex[roles]``: the overlap sum for a lex transition in which each cluster dim is
+  ``OUTER`` (summed over all positions, unchanged), the ``STEP`` dim (+1) or ``INNER``
+  (at its last tile, reset to the first);
+- ``scan[roles, parity, inner]``: the same for a scan transition (the step dim moves between
+  ``g`` and ``g + 1``, split by the parity of ``g``; inner dims stay, at their first or last
+  tile as ``inner`` says).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..layer import Layer
+from ..polyhedral.footprint import RESET, Component, layer_footprints
+
+OUTER, STEP, INNER = "outer", "step", "inner"
+
+
+def balanced_sizes(extent: int) -> list[int]:
+    """Tile sizes ``ceil(E / n)`` for ``n = 1..E``, largest first, without repeats."""
+    sizes = sorted({-(-extent // n) for n in range(1, extent + 1)}, reverse=True)
+    return sizes
+
+
+@dataclass
+class Cluster:
+    """One cluster of dims and its tables over its tile-size combinations."""
+
+    dims: tuple[str, ...]
+    extents: tuple[int, ...]
+    components: list[list[Component]]  # per tensor (layer order), its components here
+    tiles: np.ndarray = field(init=False)  # (combos, dims) tile sizes
+    grid: np.ndarray = field(init=False)  # (combos, dims) tiles per dim
+    S: np.ndarray = field(init=False)  # (tensors, combos)
+    peak_vectors: np.ndarray = field(init=False)  # (combos, pareto, tensors), padded
+    _lex: dict = field(default_factory=dict, init=False)
+    _scan: dict = field(default_factory=dict, init=False)
+
+    def __post_init__(self):
+        self.tiles = np.array(list(itertools.product(*(balanced_sizes(e) for e in self.extents))),
+                              dtype=np.int64).reshape(-1, len(self.dims))
+        self.grid = -(-np.array(self.extents, dtype=np.int64) // self.tiles)
+        every = [(0, self.grid[:, i]) for i in range(len(self.dims))]
+        combo, positions = _product_rows(self.combos, every)
+        self.S = self._sums(combo, positions, (0,) * len(self.dims))
+        self.peak_vectors = self._pareto(combo, self._products(combo, positions,
+                                                               (0,) * len(self.dims)))
+
+    @property
+    def combos(self) -> int:
+        return len(self.tiles)
+
+    def lex(self, roles: tuple[str, ...]) -> np.ndarray:
+        """``(tensors, combos)`` overlap sums of the lex transitions with these roles."""
+        if roles not in self._lex:
+            ranges, moves = [], []
+            for i, role in enumerate(roles):
+                n = self.grid[:, i]
+                if role == OUTER:
+                    ranges.append((0, n)), moves.append(0)
+                elif role == STEP:
+                    ranges.append((0, n - 1)), moves.append(1)
+                else:
+                    ranges.append((n - 1, 1)), moves.append(RESET)
+            combo, positions = _product_rows(self.combos, ranges)
+            self._lex[roles] = self._sums(combo, positions, tuple(moves))
+        return self._lex[roles]
+
+    def scan(self, roles: tuple[str, ...], parity: int, inner_last: tuple[bool, ...]) -> np.ndarray:
+        """``(tensors, combos)`` overlap sums of the scan transitions with these roles, whose
+        step starts at an even (``parity`` 0) or odd position, with the inner dims at their
+        last tile where ``inner_last`` (one flag per INNER dim, in order) says so."""
+        parity = parity if STEP in roles else 0  # only the step dim's cluster splits by it
+        key = (roles, parity, inner_last)
+        if key not in self._scan:
+            ranges, moves, flags = [], [], iter(inner_last)
+            for i, role in enumerate(roles):
+                n = self.grid[:, i]
+                if role == OUTER:
+                    ranges.append((0, n)), moves.append(0)
+                elif role == STEP:  # g = parity, parity + 2, ... <= n - 2
+                    ranges.append((parity, np.maximum(0, (n - parity) // 2), 2))
+                    moves.append(1)
+                else:
+                    ranges.append((n - 1 if next(flags) else 0, 1)), moves.append(0)
+            combo, positions = _product_rows(self.combos, ranges)
+            self._scan[key] = self._sums(combo, positions, tuple(moves))
+        return self._scan[key]
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def _products(self, combo: np.ndarray, positions: np.ndarray, moves: tuple) -> np.ndarray:
+        """``(tensors, rows)``: each tensor's in-cluster overlap product at each row."""
+        origins = positions * self.tiles[combo]
+        values = np.ones((len(self.components), len(combo)), dtype=np.int64)
+        for t, components in enumerate(self.components):
+            for component in components:
+                index = [self.dims.index(d) for d in component.dims]
+                pattern = tuple(moves[i] for i in index)
+                columns = np.concatenate([origins[:, index], self.tiles[combo][:, index]],
+                                         axis=1)
+                form = component.overlap(pattern) if any(pattern) else component.size
+                values[t] *= form(columns)
+        return values
+
+    def _sums(self, combo, positions, moves) -> np.ndarray:
+        values = self._products(combo, positions, moves)
+        sums = np.zeros((len(self.components), self.combos), dtype=np.int64)
+        for t in range(len(self.components)):
+            np.add.at(sums[t], combo, values[t])
+        return sums
+
+    def _pareto(self, combo: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per combo, the vectors (over tensors) not dominated by another: the peak over
+        positions of any sum of products with other clusters is attained at one of them."""
+        fronts = []
+        for c in range(self.combos):
+            vectors = np.unique(values[:, combo == c].T, axis=0)[::-1]
+            front = [v for v in vectors
+                     if not any(np.all(w >= v) and np.any(w > v) for w in vectors)]
+            fronts.append(front)
+        width = max(len(f) for f in fronts)
+        return np.array([f + [f[0]] * (width - len(f)) for f in fronts], dtype=np.int64)
+
+
+def _product_rows(combos: int, ranges) -> tuple[np.ndarray, np.ndarray]:
+    """All rows ``(combo, positions)`` of the per-combo product of per-dim ranges.
+
+    Each range is ``(start, count)`` or ``(start, count, stride)``, with ``start`` and
+    ``count`` scalars or arrays over the ``combos`` combinations.
+    """
+    combo = np.arange(combos, dtype=np.int64)
+    positions = np.zeros((combos, 0), dtype=np.int64)
+    for start, count, *stride in ranges:
+        start = np.broadcast_to(np.asarray(start, dtype=np.int64), (combos,))
+        count = np.broadcast_to(np.asarray(count, dtype=np.int64), (combos,))
+        step = stride[0] if stride else 1
+        repeat = count[combo]
+        new_combo = np.repeat(combo, repeat)
+        offsets = np.arange(len(new_combo)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+        new_column = start[new_combo] + step * offsets
+        positions = np.concatenate([np.repeat(positions, repeat, axis=0),
+                                    new_column[:, None]], axis=1)
+        combo = new_combo
+    return combo, positions
+
+
+@dataclass
+class LayerTables:
+    """The clusters of a layer with their tables, and what ties them to the tensors."""
+
+    layer: Layer
+    tensors: tuple[str, ...]
+    weights: np.ndarray  # DRAM transfers per buffer entry: 1 read-only, 2 output
+    touched: np.ndarray  # elements of each tensor the layer touches
+    clusters: list[Cluster]
+
+    @property
+    def touched_output(self) -> int:
+        """Output elements touched: their first entries are not read-backs."""
+        return int(self.touched[self.tensors.index(self.layer.output.name)])
+
+    @property
+    def combos(self) -> int:
+        return math.prod(c.combos for c in self.clusters)
+
+
+def layer_tables(layer: Layer) -> LayerTables:
+    """Clusters and tables of ``layer`` (tables of role patterns are filled on first use)."""
+    footprints = layer_footprints(layer)
+    tensors = tuple(layer.tensors)
+    groups: list[set[str]] = [{d} for d in layer.dims]
+    for footprint in footprints.values():
+        for component in footprint.components:
+            joined = [g for g in groups if g & set(component.dims)]
+            for g in joined:
+                groups.remove(g)
+            groups.append(set().union(*joined))
+    groups = [g for g in groups if g]
+    groups.sort(key=lambda g: min(layer.dims.index(d) for d in g))
+    clusters = []
+    for index, group in enumerate(groups):
+        dims = tuple(d for d in layer.dims if d in group)
+        # constant components (indices on no loop dim) multiply in, here in the first cluster
+        per_tensor = [[c for c in footprints[t].components
+                       if (c.dims and set(c.dims) <= group) or (not c.dims and index == 0)]
+                      for t in tensors]
+        clusters.append(Cluster(dims, tuple(layer.extents[d] for d in dims), per_tensor))
+    touched = np.array([math.prod(  # the footprint of one tile covering the whole layer
+        int(c.size(np.array([[0] * len(c.dims) + [layer.extents[d] for d in c.dims]]))[0])
+        for c in footprints[t].components) for t in tensors], dtype=np.int64)
+    weights = np.array([1 if layer.tensors[t].read_only else 2 for t in tensors], dtype=np.int64)
+    return LayerTables(layer, tensors, weights, touched, clusters)

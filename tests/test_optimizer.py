@@ -1,0 +1,98 @@
+"""The per-layer optimizer is optimal in the whole space: checked against an exhaustive
+search in which every schedule is simulated explicitly."""
+
+import pytest
+from conftest import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import polyscan as ps
+from polyscan.search.optimizer import search_layer
+from polyscan.testing import exhaustive_optimum, simulate
+
+SMALL = {
+    "pointwise": ps.pointwise(3, 2, 3, 2, name="pw"),
+    "fully_connected": ps.fully_connected(5, 4, name="fc"),
+    "depthwise": ps.depthwise(2, 4, 3, kernel=3, padding=1, name="dw"),
+    "conv2d": ps.conv2d(2, 2, 3, 3, kernel=3, stride=2, padding=1, name="conv"),
+    "pool": ps.pool(2, 5, 5, kernel=3, stride=2, padding=(1, 0, 1, 1), name="pool"),
+}
+
+
+def _check_against_exhaustive(layer, buffer):
+    found = search_layer(layer, buffer)
+    combined = None
+    for traversal in ("lex", "scan"):
+        key, _ = exhaustive_optimum(layer, buffer, (traversal,))
+        result = found.results[traversal]
+        assert (result.total, result.tiles, result.peak) == key, traversal
+        schedule = result.schedule
+        assert schedule.traversal == traversal
+        counted = ps.traffic(schedule)
+        assert (counted.total, counted.tiles, counted.peak) == key
+        combined = key if combined is None else min(combined, key)
+    best = found.best
+    assert (best.total, best.tiles, best.peak) == combined
+    assert ps.optimize(layer, buffer).traversal == best.traversal
+
+
+@pytest.mark.parametrize("kind", sorted(SMALL))
+@pytest.mark.parametrize("share", [1, 2, 4])
+def test_optimizer_matches_exhaustive_simulation(kind, share):
+    layer = SMALL[kind]
+    full = ps.traffic(ps.Schedule(layer)).peak
+    _check_against_exhaustive(layer, max(full // share, _smallest(layer)))
+
+
+def _smallest(layer):
+    with pytest.raises(ps.BufferTooSmallError) as error:
+        ps.optimize(layer, 1)
+    return error.value.smallest
+
+
+@st.composite
+def tiny_layers(draw):
+    kind = draw(st.sampled_from(["pointwise", "depthwise", "pool", "fully_connected"]))
+    if kind == "pointwise":
+        return ps.pointwise(draw(st.integers(1, 3)), draw(st.integers(1, 3)),
+                            draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if kind == "fully_connected":
+        return ps.fully_connected(draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    kernel = draw(st.sampled_from([1, 3]))
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(4))
+    height = draw(st.integers(max(1, kernel - padding[0] - padding[2]), 4))
+    width = draw(st.integers(max(1, kernel - padding[1] - padding[3]), 3))
+    stride = draw(st.sampled_from([1, 2]))
+    make = ps.depthwise if kind == "depthwise" else ps.pool
+    return make(draw(st.integers(1, 2)), height, width, kernel=kernel, stride=stride,
+                padding=padding)
+
+
+@settings(max_examples=examples(20))
+@given(tiny_layers(), st.floats(0, 1))
+def test_optimizer_matches_exhaustive_simulation_on_random_layers(layer, share):
+    smallest, full = _smallest(layer), ps.traffic(ps.Schedule(layer)).peak
+    _check_against_exhaustive(layer, smallest + int(share * (full - smallest)))
+
+
+def test_too_small_a_buffer_names_the_smallest_that_works():
+    layer = SMALL["depthwise"]
+    smallest = _smallest(layer)
+    key, (tile, order, traversal) = exhaustive_optimum(layer, smallest)
+    assert key[2] == smallest  # nothing smaller fits: the least peak of the whole space
+    with pytest.raises(ps.BufferTooSmallError, match=f"needs {smallest:,} entries"):
+        ps.optimize(layer, smallest - 1)
+    schedule = ps.optimize(layer, smallest)
+    sequence = [tuple(t) for t in schedule.tile_sequence().tolist()]
+    assert simulate(layer, schedule.tile, schedule.order, sequence).peak <= smallest
+
+
+@pytest.mark.parametrize("buffer, traversals, message", [
+    (0, ("lex",), "buffer must be a positive number"),
+    ("64K", ("lex",), "buffer must be a positive number"),
+    (100, ("zorder",), "optimize searches the traversals lex, scan"),
+    (100, (), "optimize searches the traversals"),
+])
+def test_bad_arguments_are_rejected(buffer, traversals, message):
+    with pytest.raises(ps.PolyscanError, match=message):
+        ps.optimize(SMALL["pointwise"], buffer, traversals)
