@@ -6,12 +6,13 @@ from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleErr
 from .kernel import Kernel, builtin_kernel_names, load_kernel
 from .layer import Layer, Tensor
 from .schedule import Schedule
+from .search.bounds import LowerBound, lower_bound
 from .search.optimizer import BufferTooSmallError, optimize, search_layer
 from .traffic import Traffic, traffic
 
 __all__ = [
-    "BufferTooSmallError", "Kernel", "KernelFileError", "Layer", "LayerShapeError",
+    "BufferTooSmallError", "Kernel", "KernelFileError", "Layer", "LayerShapeError", "LowerBound",
     "PolyscanError", "Schedule", "ScheduleError", "Tensor", "Traffic", "builtin_kernel_names",
-    "conv2d", "depthwise", "fully_connected", "load_kernel", "optimize", "pointwise", "pool",
-    "search_layer", "traffic", "zoo",
+    "conv2d", "depthwise", "fully_connected", "load_kernel", "lower_bound", "optimize",
+    "pointwise", "pool", "search_layer", "traffic", "zoo",
 ]

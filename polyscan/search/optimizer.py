@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +24,7 @@ from ..layer import Layer
 from ..schedule import Schedule
 from ..traffic import traffic
 from .orders import Batch, lex_order, lex_reuse, scan_order, scan_reuse, scan_reuse_bound
-from .tables import LayerTables, layer_tables
+from .tables import LayerTables, tables_for
 
 SEARCHABLE = ("lex", "scan")
 CHUNK = 1 << 15  # tile-size combinations evaluated together
@@ -87,8 +86,8 @@ def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> LayerSearc
     """``optimize`` with the figures of the search (sizes of the space, evaluations, time)."""
     start = time.perf_counter()
     traversals = _checked_traversals(traversals)
-    buffer = _checked_buffer(buffer)
-    tables = _tables(layer)
+    buffer = checked_buffer(buffer)
+    tables = tables_for(layer)
     space = _Space(tables)
     flat, tiles, peaks = space.feasible(buffer)
     search = LayerSearch(layer, buffer, tables.combos, len(flat),
@@ -245,23 +244,8 @@ def _result(space: _Space, traversal, best, evaluated) -> TraversalResult:
     return TraversalResult(traversal, schedule, total, tiles, peak, evaluated)
 
 
-_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_TABLES_BY_SHAPE: dict = {}
-
-
-def _tables(layer: Layer) -> LayerTables:
-    """Tables are built once per layer shape (MobileNetV2 repeats most of its shapes)."""
-    if layer not in _TABLES:
-        key = layer.shape_key
-        if key not in _TABLES_BY_SHAPE:
-            _TABLES_BY_SHAPE[key] = layer_tables(layer)
-        shared = _TABLES_BY_SHAPE[key]
-        _TABLES[layer] = LayerTables(layer, shared.tensors, shared.weights, shared.touched,
-                                     shared.clusters)
-    return _TABLES[layer]
-
-
-def _checked_buffer(buffer) -> int:
+def checked_buffer(buffer) -> int:
+    """``buffer`` as a positive int, or a PolyscanError naming what was given."""
     if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 1:
         raise PolyscanError(f"buffer must be a positive number of entries, got {buffer!r}")
     return int(buffer)

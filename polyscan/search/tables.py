@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -208,3 +209,19 @@ def layer_tables(layer: Layer) -> LayerTables:
         for c in footprints[t].components) for t in tensors], dtype=np.int64)
     weights = np.array([1 if layer.tensors[t].read_only else 2 for t in tensors], dtype=np.int64)
     return LayerTables(layer, tensors, weights, touched, clusters)
+
+
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TABLES_BY_SHAPE: dict = {}
+
+
+def tables_for(layer: Layer) -> LayerTables:
+    """The tables of ``layer``, built once per layer shape (networks repeat shapes)."""
+    if layer not in _TABLES:
+        key = layer.shape_key
+        if key not in _TABLES_BY_SHAPE:
+            _TABLES_BY_SHAPE[key] = layer_tables(layer)
+        shared = _TABLES_BY_SHAPE[key]
+        _TABLES[layer] = LayerTables(layer, shared.tensors, shared.weights, shared.touched,
+                                     shared.clusters)
+    return _TABLES[layer]

@@ -1,0 +1,83 @@
+"""``ps.lower_bound``: no schedule of a layer moves less than this, whatever its tiles and order.
+
+Two bounds, the larger is the answer (derivations in ``docs/optimizer.md``):
+
+- compulsory: every element a layer touches crosses the DRAM boundary once (its accessed
+  input, weights and residual read once, its output written once);
+- I/O (red-blue pebbling, the segment argument of Hong & Kung 1981 as made explicit by
+  Irony, Toledo & Tiskin 2004, with the Loomis-Whitney inequality): cut the tile sequence
+  into segments that each bring at most ``B`` new entries into the buffer. A segment can use
+  at most ``2B`` distinct elements (``B`` present at its start, ``B`` brought in), and for a
+  matrix-product-shaped loop nest the iterations ``V`` using elements ``A, Bm, C`` satisfy
+  ``|V|^2 <= |A| |Bm| |C| <= ((|A|+|Bm|+|C|)/3)^3``. A convolution is such a product over its
+  im2col matrix, each input element appearing at most ``u`` times per output position
+  (``u = ceil(KH g_h / SH) * ceil(KW g_w / SW)``, ``g = gcd(stride, dilation)``), so
+  ``|V| <= sqrt(u) (2B/3)^(3/2)`` and
+
+      traffic >= B * (ceil(MACs / (sqrt(u) (2B/3)^(3/2))) - 1)
+
+  with MACs counting only iterations that read a real (not padding) input element.
+  ``u = 1`` for pointwise and fully connected layers. Depthwise convolutions and pools have
+  no such reuse structure (each output needs its own window): their bound is compulsory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..layer import Layer
+from .optimizer import checked_buffer
+from .tables import tables_for
+
+PRODUCT_SHAPED = ("conv2d", "pointwise", "fully_connected")
+
+
+@dataclass(frozen=True)
+class LowerBound:
+    """Lower bounds on a layer's DRAM traffic (entries) under a buffer of ``buffer``."""
+
+    layer: str
+    buffer: int
+    compulsory: int
+    io: int  # the pebbling bound (0 where the layer is not product-shaped)
+    formula: str
+
+    @property
+    def value(self) -> int:
+        return max(self.compulsory, self.io)
+
+
+def lower_bound(layer: Layer, buffer: int) -> LowerBound:
+    """The compulsory traffic and the I/O lower bound of ``layer`` for ``buffer`` entries."""
+    buffer = checked_buffer(buffer)
+    tables = tables_for(layer)
+    compulsory = int(tables.touched.sum())
+    if layer.kind not in PRODUCT_SHAPED:
+        return LowerBound(layer.name, buffer, compulsory, 0,
+                          "compulsory: every touched element once")
+    uses = _input_uses(layer)
+    macs = _real_macs(layer)
+    per_segment = math.sqrt(uses) * (2 * buffer / 3) ** 1.5
+    io = max(0, buffer * (math.ceil(macs / per_segment) - 1))
+    formula = (f"B * (ceil(MACs / (sqrt(u) * (2B/3)^1.5)) - 1) with B = {buffer}, "
+               f"MACs = {macs} (padding excluded), u = {uses}")
+    return LowerBound(layer.name, buffer, compulsory, io, formula)
+
+
+def _input_uses(layer: Layer) -> int:
+    """How many kernel positions can read one input element for one output position."""
+    if layer.kind != "conv2d":
+        return 1
+    s = layer.symbols
+    per_axis = [math.ceil(s[k] * math.gcd(s[stride], s[dilation]) / s[stride])
+                for k, stride, dilation in (("KH", "SH", "DILH"), ("KW", "SW", "DILW"))]
+    return per_axis[0] * per_axis[1]
+
+
+def _real_macs(layer: Layer) -> int:
+    """Iterations whose input index is a real element (padding reads nothing)."""
+    tensor = layer.tensors["I"]
+    real = layer.domain.intersect(tensor.access.intersect_range(tensor.space).domain())
+    return int(real.count_val().to_python())
+
