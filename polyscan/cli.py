@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +18,9 @@ from rich.table import Table
 
 from . import zoo
 from .errors import PolyscanError
+from .plan import optimize_network
 from .schedule import Schedule
+from .search.compare import compare_orders
 from .traffic import traffic
 
 
@@ -38,6 +41,27 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyscan", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    optimize = commands.add_parser("optimize", help="optimal schedules of a whole network")
+    optimize.add_argument("model", help=f"built-in network ({', '.join(zoo.NETWORKS)})")
+    optimize.add_argument("--buffer", required=True, help="on-chip buffer in entries: "
+                          "65536, 64K, 1M")
+    optimize.add_argument("--no-fusion", action="store_true", help="schedule layers alone")
+    optimize.add_argument("--traversal", choices=("lex", "scan", "all"), default="all",
+                          help="traversals to search (all: lex and scan)")
+    optimize.add_argument("--json", metavar="FILE", help="also write the plan as JSON")
+    optimize.add_argument("--quiet", action="store_true", help="print only the summary line")
+    optimize.set_defaults(run=_run_optimize)
+
+    compare = commands.add_parser("compare-orders",
+                                  help="best schedule of each traversal for one layer")
+    compare.add_argument("model", help=f"built-in network ({', '.join(zoo.NETWORKS)})")
+    compare.add_argument("--layer", required=True, help="layer name")
+    compare.add_argument("--buffer", required=True, help="on-chip buffer in entries")
+    compare.add_argument("--lex-rows", type=int, default=12,
+                         help="how many lex loop orders to print (all are in --json)")
+    compare.add_argument("--json", metavar="FILE", help="also write every row as JSON")
+    compare.set_defaults(run=_run_compare)
 
     count = commands.add_parser("traffic", help="exact DRAM traffic of one schedule per layer")
     count.add_argument("model", help=f"built-in network ({', '.join(zoo.NETWORKS)})")
@@ -81,6 +105,47 @@ def _run_traffic(args) -> int:
     return 0
 
 
+def _run_optimize(args) -> int:
+    buffer = parse_size(args.buffer)
+    if args.json:
+        _check_writable(args.json)
+    net = _network(args.model)
+    traversals = ("lex", "scan") if args.traversal == "all" else (args.traversal,)
+    plan = optimize_network(net, buffer, fusion=not args.no_fusion, traversals=traversals,
+                            progress=False if args.quiet else None)
+    if not args.quiet:
+        _console().print(plan.table())
+    print(plan.summary())
+    if args.json:
+        _write_json(args.json, plan.to_json())
+    return 0
+
+
+def _run_compare(args) -> int:
+    buffer = parse_size(args.buffer)
+    if args.json:
+        _check_writable(args.json)
+    layer = _network(args.model).layer(args.layer)
+    comparison = compare_orders(layer, buffer)
+    _console().print(comparison.table(lex_rows=args.lex_rows))
+    if args.json:
+        _write_json(args.json, json.loads(comparison.to_json()))
+    return 0
+
+
+def parse_size(text: str) -> int:
+    """``"64K"`` -> 65536, ``"1M"`` -> 1048576, ``"65536"`` -> 65536 (entries)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)\s*", text)
+    if not match or int(match.group(1)) == 0:
+        raise UsageError(f"buffer size must be a positive whole number of entries such as "
+                         f"65536, 64K or 1M, got {text!r}")
+    return int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
+
+
+def _console() -> Console:
+    return Console(width=max(120, Console().width))
+
+
 def _print_traffic_table(network: str, rows):
     table = Table(title=f"{network}: exact DRAM traffic (entries)")
     for column in ("layer", "tile", "order", "traversal", "reads", "writes", "total", "peak",
@@ -94,7 +159,7 @@ def _print_traffic_table(network: str, rows):
                       " ".join(f"{k}:{v:,}" for k, v in result.reads.items()),
                       " ".join(f"{k}:{v:,}" for k, v in result.writes.items()),
                       f"{result.total:,}", f"{result.peak:,}", f"{result.tiles:,}")
-    Console(width=max(120, Console().width)).print(table)
+    _console().print(table)
 
 
 def _network(model: str):

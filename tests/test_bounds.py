@@ -3,11 +3,16 @@ follows its formula; no schedule found by the optimizer (or by exhaustive search
 
 import math
 
+import numpy as np
 import pytest
+from conftest import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import LAYERS
 from test_optimizer import SMALL
 
 import polyscan as ps
-from polyscan.testing import exhaustive_optimum
+from polyscan.testing import access_matrix, exhaustive_optimum
 
 
 @pytest.mark.parametrize("kind", sorted(SMALL))
@@ -30,6 +35,18 @@ def test_io_bound_of_a_strided_convolution_counts_input_reuse():
     macs = 8 * 8 * 4 * 4 * 9  # no padding: every iteration reads a real input
     uses = 2 * 2  # ceil(3 / 2) kernel rows and columns can read one input element
     assert bound.io == 100 * (math.ceil(macs / (math.sqrt(uses) * (200 / 3) ** 1.5)) - 1)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@settings(max_examples=examples(25))
+@given(data=st.data())
+def test_macs_exclude_exactly_the_padding_iterations(kind, data):
+    layer = data.draw(LAYERS[kind])
+    matrix, offset = access_matrix(layer.tensors["I"].access)
+    points = np.indices([layer.extents[d] for d in layer.dims]).reshape(len(layer.dims), -1)
+    indices = (matrix @ points).T + offset
+    real = np.all((indices >= 0) & (indices < np.array(layer.tensors["I"].shape)), axis=1)
+    assert ps.lower_bound(layer, 100).macs == real.sum()
 
 
 @pytest.mark.parametrize("layer, buffer", [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import polyscan as ps
-from polyscan.cli import main
+from polyscan.cli import main, parse_size
 
 
 def test_traffic_command_prints_and_writes_the_api_figures(tmp_path, capsys):
@@ -48,3 +48,42 @@ def test_the_console_script_is_installed():
     result = subprocess.run([str(script), "traffic", "mobilenet_v2", "--layers", "fc", "--tile",
                              "k=100"], capture_output=True, text=True, check=True)
     assert "fc" in result.stdout
+
+
+def test_optimize_command_writes_the_plan(tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    assert main(["optimize", "mobilenet_v1", "--buffer", "16K", "--no-fusion", "--json",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    plan = ps.optimize_network(ps.zoo.mobilenet_v1(), 16384, fusion=False)
+    assert data["totals"]["dram_entries"] == plan.total and data["buffer"] == 16384
+    assert f"{plan.total:,}" in printed and "b13_pw" in printed
+
+
+def test_compare_orders_command(tmp_path, capsys):
+    out = tmp_path / "orders.json"
+    assert main(["compare-orders", "mobilenet_v2", "--layer", "b2_dw", "--buffer", "2048",
+                 "--lex-rows", "2", "--json", str(out)]) == 0
+    assert "hilbert" in capsys.readouterr().out
+    assert len(json.loads(out.read_text())["rows"]) == 120 + 3
+
+
+@pytest.mark.parametrize("text, entries", [("64K", 65536), ("65536", 65536), ("1M", 1 << 20),
+                                           ("2k", 2048)])
+def test_sizes(text, entries):
+    assert parse_size(text) == entries
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["optimize", "mobilenet_v2", "--buffer", "0", "--no-fusion"], "positive whole number"),
+    (["optimize", "mobilenet_v2", "--buffer", "64Q", "--no-fusion"], "positive whole number"),
+    (["optimize", "mobilenet_v2", "--buffer", "1", "--no-fusion"], "is too small for layer"),
+    (["optimize", "nonet", "--buffer", "64K", "--no-fusion"], "unknown model 'nonet'"),
+    (["compare-orders", "mobilenet_v2", "--layer", "zz", "--buffer", "64K"], "no layer 'zz'"),
+])
+def test_bad_optimize_input(argv, message, capsys, tmp_path):
+    out = tmp_path / "x.json"
+    assert main(argv + ["--json", str(out)]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no partial or temporary file left behind

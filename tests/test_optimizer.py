@@ -1,13 +1,16 @@
 """The per-layer optimizer is optimal in the whole space: checked against an exhaustive
 search in which every schedule is simulated explicitly."""
 
+import numpy as np
 import pytest
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import LAYERS
 
 import polyscan as ps
-from polyscan.search.optimizer import search_layer
+from polyscan.search.optimizer import Space, search_layer
+from polyscan.search.tables import tables_for
 from polyscan.testing import exhaustive_optimum, simulate
 
 SMALL = {
@@ -30,6 +33,7 @@ def _check_against_exhaustive(layer, buffer):
         assert schedule.traversal == traversal
         counted = ps.traffic(schedule)
         assert (counted.total, counted.tiles, counted.peak) == key
+        assert result.traffic == counted  # the search's own per-tensor figures
         combined = key if combined is None else min(combined, key)
     best = found.best
     assert (best.total, best.tiles, best.peak) == combined
@@ -96,3 +100,22 @@ def test_too_small_a_buffer_names_the_smallest_that_works():
 def test_bad_arguments_are_rejected(buffer, traversals, message):
     with pytest.raises(ps.PolyscanError, match=message):
         ps.optimize(SMALL["pointwise"], buffer, traversals)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@settings(max_examples=examples(40))
+@given(data=st.data())
+def test_table_traffic_of_any_balanced_lex_or_scan_schedule(kind, data):
+    """The search's closed sums over tile positions give ps.traffic's figures, per tensor."""
+    layer = data.draw(LAYERS[kind])
+    tile = {d: -(-layer.extents[d] // data.draw(st.integers(1, layer.extents[d])))
+            for d in layer.dims if data.draw(st.booleans())}
+    order = tuple(data.draw(st.permutations(layer.dims)))
+    traversal = data.draw(st.sampled_from(["lex", "scan"]))
+    space = Space(tables_for(layer))
+    sizes = [[tile.get(d, layer.extents[d]) for d in c.dims] for c in space.tables.clusters]
+    flat = np.ravel_multi_index(
+        [[tuple(row) for row in c.tiles.tolist()].index(tuple(size))
+         for c, size in zip(space.tables.clusters, sizes)], space.shape)
+    schedule = space.schedule(int(flat), order, traversal)
+    assert space.traffic(int(flat), order, traversal) == ps.traffic(schedule)

@@ -26,7 +26,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import islpy as isl
+
 from ..layer import Layer
+from ..polyhedral.footprint import access_components
 from .optimizer import checked_buffer
 from .tables import tables_for
 
@@ -41,6 +44,7 @@ class LowerBound:
     buffer: int
     compulsory: int
     io: int  # the pebbling bound (0 where the layer is not product-shaped)
+    macs: int  # iterations that read a real input element (what the I/O bound counts)
     formula: str
 
     @property
@@ -53,16 +57,16 @@ def lower_bound(layer: Layer, buffer: int) -> LowerBound:
     buffer = checked_buffer(buffer)
     tables = tables_for(layer)
     compulsory = int(tables.touched.sum())
+    macs = _real_macs(layer)
     if layer.kind not in PRODUCT_SHAPED:
-        return LowerBound(layer.name, buffer, compulsory, 0,
+        return LowerBound(layer.name, buffer, compulsory, 0, macs,
                           "compulsory: every touched element once")
     uses = _input_uses(layer)
-    macs = _real_macs(layer)
     per_segment = math.sqrt(uses) * (2 * buffer / 3) ** 1.5
     io = max(0, buffer * (math.ceil(macs / per_segment) - 1))
     formula = (f"B * (ceil(MACs / (sqrt(u) * (2B/3)^1.5)) - 1) with B = {buffer}, "
                f"MACs = {macs} (padding excluded), u = {uses}")
-    return LowerBound(layer.name, buffer, compulsory, io, formula)
+    return LowerBound(layer.name, buffer, compulsory, io, macs, formula)
 
 
 def _input_uses(layer: Layer) -> int:
@@ -76,8 +80,21 @@ def _input_uses(layer: Layer) -> int:
 
 
 def _real_macs(layer: Layer) -> int:
-    """Iterations whose input index is a real element (padding reads nothing)."""
+    """Iterations whose input index is a real element (padding reads nothing), counted per
+    access component of the input (the count is their product) to keep ISL's sets small."""
     tensor = layer.tensors["I"]
-    real = layer.domain.intersect(tensor.access.intersect_range(tensor.space).domain())
-    return int(real.count_val().to_python())
+    count = math.prod(layer.extents.values())
+    for loop_dims, tensor_dims in access_components(tensor.access):
+        access, space = tensor.access.intersect_domain(layer.domain), tensor.space
+        for j in reversed(range(access.dim(isl.dim_type.out))):
+            if j not in tensor_dims:
+                access = access.project_out(isl.dim_type.out, j, 1)
+                space = space.project_out(isl.dim_type.set, j, 1)
+        real = access.intersect_range(space).domain()
+        for i in reversed(range(len(layer.dims))):
+            if layer.dims[i] not in loop_dims:
+                real = real.project_out(isl.dim_type.set, i, 1)
+        component_box = math.prod(layer.extents[d] for d in loop_dims)
+        count = count // component_box * int(real.count_val().to_python())
+    return count
 

@@ -22,8 +22,16 @@ import numpy as np
 from ..errors import PolyscanError
 from ..layer import Layer
 from ..schedule import Schedule
-from ..traffic import traffic
-from .orders import Batch, lex_order, lex_reuse, scan_order, scan_reuse, scan_reuse_bound
+from ..traffic import Traffic
+from .orders import (
+    Batch,
+    lex_order,
+    lex_reuse,
+    reuse_per_tensor,
+    scan_order,
+    scan_reuse,
+    scan_reuse_bound,
+)
 from .tables import LayerTables, tables_for
 
 SEARCHABLE = ("lex", "scan")
@@ -45,10 +53,20 @@ class TraversalResult:
 
     traversal: str
     schedule: Schedule
-    total: int
-    tiles: int
-    peak: int
+    traffic: Traffic  # computed from the tables; equal to ps.traffic(schedule) (tested)
     exact_evaluations: int  # combinations evaluated exactly (all of them, for lex)
+
+    @property
+    def total(self) -> int:
+        return self.traffic.total
+
+    @property
+    def tiles(self) -> int:
+        return self.traffic.tiles
+
+    @property
+    def peak(self) -> int:
+        return self.traffic.peak
 
 
 @dataclass
@@ -88,35 +106,22 @@ def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> LayerSearc
     traversals = _checked_traversals(traversals)
     buffer = checked_buffer(buffer)
     tables = tables_for(layer)
-    space = _Space(tables)
+    space = Space(tables)
     flat, tiles, peaks = space.feasible(buffer)
     search = LayerSearch(layer, buffer, tables.combos, len(flat),
                          math.factorial(len(layer.dims)))
 
-    # Every schedule moves at least the compulsory traffic, so combinations are taken in
-    # increasing (tiles, peak): once a traversal's best is compulsory, the rest cannot win.
-    floor = tables.weights @ tables.touched - tables.touched_output
-    ranking = np.lexsort((flat, peaks, tiles))
-    best = dict.fromkeys(traversals)
     evaluated = dict.fromkeys(traversals, 0)
-    for first, last in _growing(len(ranking), 1024):
-        chosen = ranking[first:last]
+
+    def evaluate(flat, tiles, peaks, best):
+        found = {}
         for traversal in traversals:
-            alive = chosen[_below((floor, tiles[chosen], peaks[chosen], flat[chosen]),
-                                  best[traversal])]
-            if len(alive) == 0:
-                continue
-            evaluate = _lex_totals if traversal == "lex" else _scan_totals
-            found, count = evaluate(space, flat[alive], tiles[alive], peaks[alive],
-                                    best[traversal])
-            best[traversal] = _better(best[traversal], found)
+            totals = _lex_totals if traversal == "lex" else _scan_totals
+            found[traversal], count = totals(space, flat, tiles, peaks, best[traversal])
             evaluated[traversal] += count
-        if all(b is not None and b[0] == floor for b in best.values()):
-            next_key = ranking[last:last + 1]
-            if len(next_key) == 0 or not any(
-                    _below((floor, tiles[next_key], peaks[next_key], flat[next_key]), b)[0]
-                    for b in best.values()):
-                break
+        return found
+
+    best = space.ranked_search((flat, tiles, peaks), traversals, evaluate)
     for traversal in traversals:  # listed order: ties go to the first
         search.results[traversal] = _result(space, traversal, best[traversal],
                                             evaluated[traversal])
@@ -124,7 +129,7 @@ def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> LayerSearc
     return search
 
 
-class _Space:
+class Space:
     """The tile-size combinations of a layer: flat indices over the clusters' combinations."""
 
     def __init__(self, tables: LayerTables):
@@ -133,6 +138,57 @@ class _Space:
 
     def batch(self, flat: np.ndarray) -> Batch:
         return Batch(self.tables, list(np.unravel_index(flat, self.shape)))
+
+    def ranked_search(self, feasible, targets, evaluate) -> dict:
+        """Best (total, tiles, peak, flat) key per target (a traversal, a loop order...).
+
+        ``evaluate(flat, tiles, peaks, best)`` returns the best key per target among the
+        given combinations. Every schedule moves at least the compulsory traffic, so the
+        combinations are taken in increasing (tiles, peak): once every target's best is
+        compulsory, no later combination can win, and the search stops.
+        """
+        flat, tiles, peaks = feasible
+        floor = self.tables.weights @ self.tables.touched - self.tables.touched_output
+        ranking = np.lexsort((flat, peaks, tiles))
+        best = dict.fromkeys(targets)
+        for first, last in _growing(len(ranking), 1024):
+            chosen = ranking[first:last]
+            alive = np.zeros(len(chosen), dtype=bool)
+            for b in best.values():
+                alive |= _below((floor, tiles[chosen], peaks[chosen], flat[chosen]), b)
+            if alive.any():
+                chosen = chosen[alive]
+                found = evaluate(flat[chosen], tiles[chosen], peaks[chosen], best)
+                best = {t: better_key(best[t], found[t]) for t in targets}
+            after = ranking[last:last + 1]
+            if len(after) and all(b is not None and b[0] == floor for b in best.values()) \
+                    and not any(_below((floor, tiles[after], peaks[after], flat[after]), b)[0]
+                                for b in best.values()):
+                break
+        return best
+
+    def schedule(self, flat: int, order, traversal) -> Schedule:
+        """The schedule of combination ``flat``: its tiled dims, in the relative ``order``."""
+        layer = self.tables.layer
+        indices = np.unravel_index(flat, self.shape)
+        tile = {d: int(c.tiles[indices[k], i]) for k, c in enumerate(self.tables.clusters)
+                for i, d in enumerate(c.dims) if c.tiles[indices[k], i] < layer.extents[d]}
+        return Schedule(layer, tile, tuple(d for d in order if d in tile), traversal)
+
+    def traffic(self, flat: int, order, traversal) -> Traffic:
+        """Per-tensor traffic of one schedule from the tables: sums over tile positions,
+        not over tiles, so a schedule of millions of tiles costs what one of ten does."""
+        batch = self.batch(np.array([flat]))
+        entries = batch.footprint_sums()[:, 0] - reuse_per_tensor(batch, order, traversal)
+        reads, writes = {}, {}
+        layer = self.tables.layer
+        for x, name in enumerate(self.tables.tensors):
+            if layer.tensors[name].read_only:
+                reads[name] = int(entries[x])
+            else:
+                reads[name] = int(entries[x] - self.tables.touched[x])
+                writes[name] = int(entries[x])
+        return Traffic(reads, writes, int(batch.peaks()[0]), int(batch.tile_counts()[0]))
 
     def base(self, batch: Batch) -> np.ndarray:
         """Traffic with no reuse at all: a schedule's traffic is this minus its reuse."""
@@ -155,18 +211,18 @@ class _Space:
         return flat, tiles, peaks
 
 
-def _lex_totals(space: _Space, flat, tiles, peaks, best):
+def _lex_totals(space: Space, flat, tiles, peaks, best):
     """Exact best lex traffic of every combination (over all orders at once)."""
     found = None
     for first in range(0, len(flat), CHUNK):
         part = slice(first, first + CHUNK)
         batch = space.batch(flat[part])
         totals = space.base(batch) - lex_reuse(batch)
-        found = _better(found, _first_best(totals, tiles[part], peaks[part], flat[part]))
+        found = better_key(found, best_key(totals, tiles[part], peaks[part], flat[part]))
     return found, len(flat)
 
 
-def _scan_totals(space: _Space, flat, tiles, peaks, best):
+def _scan_totals(space: Space, flat, tiles, peaks, best):
     """Best scan traffic: a bound for every combination, the exact program where the bound
     does not rule the combination out (exact traffic >= bound), in increasing bound order."""
     bounds, bases = [], []
@@ -180,14 +236,14 @@ def _scan_totals(space: _Space, flat, tiles, peaks, best):
     found, evaluated = None, 0
     for first, last in _growing(len(ranking), 256):
         chosen = ranking[first:last]
-        incumbent = _better(best, found)
+        incumbent = better_key(best, found)
         chosen = chosen[_below((bound[chosen], tiles[chosen], peaks[chosen], flat[chosen]),
                                incumbent)]
         if len(chosen) == 0:
             break
         totals = base[chosen] - scan_reuse(space.batch(flat[chosen]))
         evaluated += len(chosen)
-        found = _better(found, _first_best(totals, tiles[chosen], peaks[chosen], flat[chosen]))
+        found = better_key(found, best_key(totals, tiles[chosen], peaks[chosen], flat[chosen]))
     return found, evaluated
 
 
@@ -213,35 +269,29 @@ def _growing(total: int, size: int):
         size *= 2
 
 
-def _first_best(totals, tiles, peaks, flat):
+def best_key(totals, tiles, peaks, flat):
     """(total, tiles, peak, flat index) of the best combination of a batch."""
     i = np.lexsort((flat, peaks, tiles, totals))[0]
     return int(totals[i]), int(tiles[i]), int(peaks[i]), int(flat[i])
 
 
-def _better(a, b):
+def better_key(a, b):
     """The better of two (total, tiles, peak, flat) keys, either of which may be None."""
     if a is None or (b is not None and b < a):
         return b
     return a
 
 
-def _result(space: _Space, traversal, best, evaluated) -> TraversalResult:
+def _result(space: Space, traversal, best, evaluated) -> TraversalResult:
     total, tiles, peak, flat = best
-    tables = space.tables
     batch = space.batch(np.array([flat]))
-    tile = {d: int(c.tiles[batch.indices[k][0], i]) for k, c in enumerate(tables.clusters)
-            for i, d in enumerate(c.dims)}
     order = lex_order(batch) if traversal == "lex" else scan_order(batch)
-    layer = tables.layer
-    schedule = Schedule(layer, tile={d: t for d, t in tile.items() if t < layer.extents[d]},
-                        order=tuple(d for d in order if tile[d] < layer.extents[d]),
-                        traversal=traversal)
-    counted = traffic(schedule)
+    counted = space.traffic(flat, order, traversal)
     if (counted.total, counted.tiles, counted.peak) != (total, tiles, peak):
         raise RuntimeError(f"internal error: the search predicted {total} entries for "
-                           f"{schedule}, traffic() counts {counted.total}")
-    return TraversalResult(traversal, schedule, total, tiles, peak, evaluated)
+                           f"combination {flat}, its tables give {counted.total}")
+    return TraversalResult(traversal, space.schedule(flat, order, traversal), counted,
+                           evaluated)
 
 
 def checked_buffer(buffer) -> int:

@@ -72,14 +72,20 @@ class Batch:
             self._gathered[key] = values, values.any(axis=1)
         return self._gathered[key]
 
-    def level(self, key, roles_of, value_of) -> np.ndarray:
+    def level(self, key, roles_of, value_of, tensor: int | None = None) -> np.ndarray:
         """``sum_X w_X prod_clusters value_of(cluster, roles)[X]`` for one level, memoised
-        by ``key``; tensors with an all-zero factor are skipped."""
+        by ``key``; tensors with an all-zero factor are skipped. With ``tensor``, only that
+        tensor's unweighted reuse."""
+        key = (key, tensor)
         if key not in self._levels:
             factors = [value_of(k, cluster, tuple(roles_of(d) for d in cluster.dims))
                        for k, cluster in enumerate(self.tables.clusters)]
             total = np.zeros(self.size, dtype=np.int64)
             for x, weight in enumerate(self.tables.weights):
+                if tensor is not None:
+                    if x != tensor:
+                        continue
+                    weight = 1
                 if all(live[x] for _, live in factors):
                     product = factors[0][0][x] * weight
                     for values, _ in factors[1:]:
@@ -97,14 +103,24 @@ def _roles(inner: frozenset, step: str):
 
 # --- lex ----------------------------------------------------------------------------------
 
-def _lex_level(batch: Batch, inner: frozenset, d: str) -> np.ndarray:
+def _lex_level(batch: Batch, inner: frozenset, d: str, tensor=None) -> np.ndarray:
     return batch.level(("lex", inner, d), _roles(inner, d), lambda k, cluster, roles:
-                       batch.gathered(("lex", k, roles), k, lambda: cluster.lex(roles)))
+                       batch.gathered(("lex", k, roles), k, lambda: cluster.lex(roles)), tensor)
 
 
 def lex_reuse(batch: Batch) -> np.ndarray:
     """Best weighted lex reuse over all orders, per combination."""
     return _subset_program(batch, _lex_level, keep=False)[frozenset(batch.dims)]
+
+
+def lex_reuse_of_order(batch: Batch, order: tuple[str, ...]) -> np.ndarray:
+    """Weighted lex reuse of one given loop order (outer to inner), per combination."""
+    reuse = np.zeros(batch.size, dtype=np.int64)
+    inner = frozenset()
+    for d in reversed([d for d in order if d in batch.dims]):
+        reuse += _lex_level(batch, inner, d)
+        inner = inner | {d}
+    return reuse
 
 
 def lex_order(batch: Batch) -> tuple[str, ...]:
@@ -132,7 +148,8 @@ def scan_reuse_bound(batch: Batch) -> np.ndarray:
     return _subset_program(batch, _scan_bound_level, keep=False)[frozenset(batch.dims)]
 
 
-def _scan_level(batch: Batch, inner: frozenset, last: frozenset, d: str) -> np.ndarray:
+def _scan_level(batch: Batch, inner: frozenset, last: frozenset, d: str,
+                tensor=None) -> np.ndarray:
     roles_of = _roles(inner, d)
 
     def at(parity):
@@ -143,8 +160,24 @@ def _scan_level(batch: Batch, inner: frozenset, last: frozenset, d: str) -> np.n
                                   lambda: cluster.scan(roles, parity, flags))
         return value
 
-    return (batch.level(("scan", inner, last, d, 0), roles_of, at(0))
-            + batch.level(("scan", inner, frozenset(), d, 1), roles_of, at(1)))
+    return (batch.level(("scan", inner, last, d, 0), roles_of, at(0), tensor)
+            + batch.level(("scan", inner, frozenset(), d, 1), roles_of, at(1), tensor))
+
+
+def reuse_per_tensor(batch: Batch, order: tuple[str, ...], traversal: str) -> np.ndarray:
+    """``(tensors,)`` unweighted reuse of one schedule: a batch of one combination, a loop
+    order (outer to inner) and lex or scan."""
+    active = [d for d in order if d in batch.dims]
+    reuse = np.zeros(len(batch.tables.tensors), dtype=np.int64)
+    inner, last = frozenset(), frozenset()
+    for d in reversed(active):
+        for x in range(len(reuse)):
+            level = (_lex_level(batch, inner, d, x) if traversal == "lex"
+                     else _scan_level(batch, inner, last, d, x))
+            reuse[x] += level[0]
+        (target, _), (other, _) = _scan_targets(batch, inner, last, d)
+        inner, last = target if batch.grid[d][0] % 2 == 1 else other
+    return reuse
 
 
 def _scan_targets(batch: Batch, inner: frozenset, last: frozenset, d: str):
