@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import islpy as isl
+
+from .nest import ACCUMULATE, READ, Nest, Operand
 
 READ_ONLY_ROLES = ("input", "weight", "residual")
 ROLES = READ_ONLY_ROLES + ("output",)
@@ -56,11 +59,18 @@ class Layer:
         """Iterations of the loop nest (multiply-accumulates, for a convolution)."""
         return math.prod(self.extents.values())
 
+    @cached_property
+    def nest(self) -> Nest:
+        """The layer as a nest to tile: its tensors reached through their accesses."""
+        return Nest(self.name, self.dims, self.extents, self.domain, {
+            t.name: Operand(t.name, READ if t.read_only else ACCUMULATE,
+                            t.access.intersect_domain(self.domain), t.space)
+            for t in self.tensors.values()})
+
     @property
     def shape_key(self) -> tuple:
         """Equal for layers of equal loop nest and accesses (whatever their names)."""
-        return (self.domain.to_str(),) + tuple(
-            (t.name, t.role, t.space.to_str(), t.access.to_str()) for t in self.tensors.values())
+        return self.nest.shape_key
 
     def with_residual(self) -> Layer:
         """This layer also reading tensor ``R`` with its output's footprint (a folded Add)."""

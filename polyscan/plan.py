@@ -16,7 +16,7 @@ from .errors import PolyscanError
 from .network import Network
 from .schedule import Schedule
 from .search.bounds import LowerBound, lower_bound
-from .search.optimizer import SEARCHABLE, LayerSearch, checked_buffer, search_layer
+from .search.optimizer import SEARCHABLE, Search, checked_buffer, search_layer
 from .traffic import Traffic
 
 
@@ -27,7 +27,7 @@ class Group:
     layers: tuple[str, ...]
     schedule: Schedule
     traffic: Traffic
-    search: LayerSearch
+    search: Search
     bound: LowerBound
 
     @property

@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import ScheduleError
 from .layer import Layer
+from .nest import Nest
 from .traversal import NAMED, tile_sequence
 
 
@@ -25,13 +26,18 @@ class Schedule:
                  order: Sequence[str] | None = None,
                  traversal: str | Sequence[Sequence[int]] = "lex"):
         self.layer = layer
-        self.tile = _checked_tile(layer, dict(tile or {}))
-        self.order = _checked_order(layer, self.tile, order)
-        self.grid = tuple(math.ceil(layer.extents[d] / self.tile_size(d)) for d in self.order)
+        self._tile_nest(layer.nest, f"{layer.kind} layer {layer.name!r}", tile, order, traversal)
+
+    def _tile_nest(self, nest: Nest, label: str, tile, order, traversal):
+        """Check and set the tiling of ``nest`` (``label`` names it in error messages)."""
+        self.nest = nest
+        self.tile = _checked_tile(nest, label, dict(tile or {}))
+        self.order = _checked_order(nest, label, self.tile, order)
+        self.grid = tuple(math.ceil(nest.extents[d] / self.tile_size(d)) for d in self.order)
         self.traversal = _checked_traversal(traversal, self.grid)
 
     def tile_size(self, dim: str) -> int:
-        return self.tile.get(dim, self.layer.extents[dim])
+        return self.tile.get(dim, self.nest.extents[dim])
 
     @property
     def tiles(self) -> int:
@@ -45,18 +51,18 @@ class Schedule:
 
     def __repr__(self) -> str:
         traversal = self.traversal if isinstance(self.traversal, str) else "explicit"
-        return (f"Schedule({self.layer.name!r}, tile={self.tile}, order={self.order}, "
-                f"traversal={traversal!r})")
+        return (f"{type(self).__name__}({self.nest.name!r}, tile={self.tile}, "
+                f"order={self.order}, traversal={traversal!r})")
 
 
-def _checked_tile(layer: Layer, tile: dict) -> dict[str, int]:
+def _checked_tile(nest: Nest, label: str, tile: dict) -> dict[str, int]:
     """The tile sizes smaller than their dim's extent (the others mean: untiled)."""
     result = {}
     for dim, size in tile.items():
-        if dim not in layer.extents:
-            raise ScheduleError(f"tile dim {dim!r} is not a dim of {layer.kind} layer "
-                                f"{layer.name!r} (dims: {', '.join(layer.dims)})")
-        extent = layer.extents[dim]
+        if dim not in nest.extents:
+            raise ScheduleError(f"tile dim {dim!r} is not a dim of {label} "
+                                f"(dims: {', '.join(nest.dims)})")
+        extent = nest.extents[dim]
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
                 or not 1 <= size <= extent:
             raise ScheduleError(f"tile size for {dim!r} must be an integer in 1..{extent}, "
@@ -66,16 +72,16 @@ def _checked_tile(layer: Layer, tile: dict) -> dict[str, int]:
     return result
 
 
-def _checked_order(layer: Layer, tile: dict[str, int], order) -> tuple[str, ...]:
+def _checked_order(nest: Nest, label: str, tile: dict[str, int], order) -> tuple[str, ...]:
     if order is None:
-        return tuple(d for d in layer.dims if d in tile)
+        return tuple(d for d in nest.dims if d in tile)
     if isinstance(order, str):
         raise ScheduleError(f"order must be a sequence of dim names, got the string {order!r}")
     order = tuple(order)
     for dim in order:
-        if dim not in layer.extents:
-            raise ScheduleError(f"order dim {dim!r} is not a dim of {layer.kind} layer "
-                                f"{layer.name!r} (dims: {', '.join(layer.dims)})")
+        if dim not in nest.extents:
+            raise ScheduleError(f"order dim {dim!r} is not a dim of {label} "
+                                f"(dims: {', '.join(nest.dims)})")
     if len(set(order)) != len(order):
         raise ScheduleError(f"order {order} names a dim twice")
     missing = [d for d in tile if d not in order]

@@ -1,21 +1,24 @@
-"""Exact DRAM traffic of a schedule (DESIGN section 4), from footprint closed forms.
+"""Exact DRAM traffic of a schedule (DESIGN sections 4 and 5), from footprint closed forms.
 
-Along the tile sequence t_1..t_n, every tensor X enters the buffer
+Along the tile sequence t_1..t_n, every operand X enters the buffer
 ``entries(X) = |F(t_1)| + sum_k |F(t_k+1)| - |F(t_k) ∩ F(t_k+1)|`` times (one element, one
-entry). A read-only tensor is read exactly that often. The output leaves the buffer as often
+entry). A read-only tensor is read exactly that often. An output leaves the buffer as often
 as it enters (every element that enters is written back, at the latest after the last tile),
 and an entry is a read-back of a partial sum unless it is the element's first: so
-``writes(O) = entries(O)`` and ``reads(O) = entries(O) - |O elements touched|``.
+``writes(O) = entries(O)`` and ``reads(O) = entries(O) - |O elements touched|``. In a fused
+group, an intermediate moves nothing (it is written once if read outside the group), and the
+entries of an inner layer's iterations beyond the ones it needs are its recomputed MACs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .nest import ACCUMULATE, EXPORTED, ITERATIONS, READ
 from .polyhedral.closed_form import distinct_rows
-from .polyhedral.footprint import RESET, Component, layer_footprints
+from .polyhedral.footprint import RESET, Component, nest_footprints
 from .schedule import Schedule
 
 
@@ -27,6 +30,7 @@ class Traffic:
     writes: dict[str, int]
     peak: int
     tiles: int
+    recomputed: dict[str, int] = field(default_factory=dict)  # fused groups: MACs per layer
 
     @property
     def total(self) -> int:
@@ -40,41 +44,47 @@ class Traffic:
 
 def traffic(schedule: Schedule) -> Traffic:
     """Reads, writes, peak buffer use and tile count of ``schedule``, exact."""
-    layer = schedule.layer
+    nest = schedule.nest
     sequence = schedule.tile_sequence()
-    origins = {d: np.zeros(len(sequence), dtype=np.int64) for d in layer.dims}
-    steps = {d: np.zeros(len(sequence) - 1, dtype=np.int64) for d in layer.dims}
+    origins = {d: np.zeros(len(sequence), dtype=np.int64) for d in nest.dims}
+    steps = {d: np.zeros(len(sequence) - 1, dtype=np.int64) for d in nest.dims}
     for j, d in enumerate(schedule.order):
         origins[d] = sequence[:, j] * schedule.tile_size(d)
         steps[d] = np.diff(sequence[:, j])
-    tile = {d: schedule.tile_size(d) for d in layer.dims}
+    tile = {d: schedule.tile_size(d) for d in nest.dims}
 
-    reads, writes = {}, {}
+    reads, writes, recomputed = {}, {}, {}
     occupancy = np.zeros(len(sequence), dtype=np.int64)
-    for name, footprint in layer_footprints(layer).items():
+    for key, footprint in nest_footprints(nest).items():
         sizes = np.ones(len(sequence), dtype=np.int64)
         overlaps = np.ones(len(sequence) - 1, dtype=np.int64)
         touched = 1
         for component in footprint.components:
-            component_sizes = _sizes(component, origins, tile)
+            component_sizes = _sizes(component, origins, tile, len(sequence))
             sizes *= component_sizes
             overlaps *= _overlaps(component, origins, steps, tile, component_sizes)
-            touched *= int(_sizes(component, _zeros(component), layer.extents)[0])
+            touched *= int(_sizes(component, _zeros(component), nest.extents, 1)[0])
         entries = int(sizes[0] + (sizes[1:] - overlaps).sum())
-        occupancy += sizes
-        if layer.tensors[name].read_only:
-            reads[name] = entries
-        else:
-            reads[name], writes[name] = entries - touched, entries
-    return Traffic(reads, writes, int(occupancy.max()), schedule.tiles)
+        kind = nest.operands[key].kind
+        if kind != ITERATIONS:
+            occupancy += sizes
+        if kind == READ:
+            reads[key] = entries
+        elif kind == ACCUMULATE:
+            reads[key], writes[key] = entries - touched, entries
+        elif kind == EXPORTED:
+            writes[key] = touched
+        elif kind == ITERATIONS:
+            recomputed[key] = entries - touched
+    return Traffic(reads, writes, int(occupancy.max()), schedule.tiles, recomputed)
 
 
 def _zeros(component: Component) -> dict[str, np.ndarray]:
     return {d: np.zeros(1, dtype=np.int64) for d in component.dims}
 
 
-def _sizes(component: Component, origins, tile) -> np.ndarray:
-    return component.size(_columns(component, origins, tile))
+def _sizes(component: Component, origins, tile, n: int) -> np.ndarray:
+    return component.size(_columns(component, origins, tile, n))
 
 
 def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> np.ndarray:
@@ -95,14 +105,14 @@ def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> 
         if any(row):
             rows = which == index
             pattern = tuple(RESET if reset else k for k, reset in zip(row[:dims], row[dims:]))
-            columns = _columns(component, {d: before[d][rows] for d in component.dims}, tile)
+            columns = _columns(component, {d: before[d][rows] for d in component.dims}, tile,
+                               int(rows.sum()))
             result[rows] = component.overlap(pattern)(columns)
     return result
 
 
-def _columns(component: Component, origins, tile) -> np.ndarray:
-    """Arguments ``(o_d..., T_d...)`` of the component's closed forms, one row per tile."""
-    n = len(next(iter(origins.values()))) if component.dims else 1
+def _columns(component: Component, origins, tile, n: int) -> np.ndarray:
+    """Arguments ``(o_d..., T_d...)`` of the component's closed forms, ``n`` rows."""
     columns = np.empty((n, 2 * len(component.dims)), dtype=np.int64)
     for i, d in enumerate(component.dims):
         columns[:, i] = origins[d]

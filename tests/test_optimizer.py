@@ -1,6 +1,8 @@
 """The per-layer optimizer is optimal in the whole space: checked against an exhaustive
 search in which every schedule is simulated explicitly."""
 
+import functools
+
 import numpy as np
 import pytest
 from conftest import examples
@@ -116,7 +118,7 @@ def test_table_traffic_of_any_balanced_lex_or_scan_schedule(kind, data):
             for d in layer.dims if data.draw(st.booleans())}
     order = tuple(data.draw(st.permutations(layer.dims)))
     traversal = data.draw(st.sampled_from(["lex", "scan"]))
-    space = Space(tables_for(layer))
+    space = Space(tables_for(layer.nest), functools.partial(ps.Schedule, layer), layer.name)
     sizes = [[tile.get(d, layer.extents[d]) for d in c.dims] for c in space.tables.clusters]
     flat = np.ravel_multi_index(
         [[tuple(row) for row in c.tiles.tolist()].index(tuple(size))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import islpy as isl
 
-from ..layer import Layer, Tensor
+from ..nest import Nest, Operand
 from .closed_form import ClosedForm
 
 RESET = "reset"  # a move from the dim's last tile (o + T >= E) to its first (origin 0)
@@ -81,78 +81,125 @@ class Component:
 
 @dataclass(frozen=True)
 class TensorFootprint:
-    """The footprint of one tensor, the product of its components' footprints."""
+    """The footprint of one operand, the product of its components' footprints."""
 
     tensor: str
     components: tuple[Component, ...]
 
 
 _COMPONENTS: dict[tuple[str, tuple[int, ...]], Component] = {}
-_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_NESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def layer_footprints(layer: Layer) -> dict[str, TensorFootprint]:
-    """The footprint closed forms of every tensor of ``layer`` (built once per layer)."""
-    if layer not in _LAYERS:
-        _LAYERS[layer] = {name: tensor_footprint(layer, tensor)
-                          for name, tensor in layer.tensors.items()}
-    return _LAYERS[layer]
+def nest_footprints(nest: Nest) -> dict[str, TensorFootprint]:
+    """The footprint closed forms of every operand of ``nest`` (built once per nest)."""
+    if nest not in _NESTS:
+        _NESTS[nest] = {key: operand_footprint(nest, operand)
+                        for key, operand in nest.operands.items()}
+    return _NESTS[nest]
 
 
 def clear_cache():
     """Forget every closed form (benchmarks use it to time building them)."""
     _COMPONENTS.clear()
-    _LAYERS.clear()
+    _NESTS.clear()
 
 
-def tensor_footprint(layer: Layer, tensor: Tensor) -> TensorFootprint:
+def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
     components = []
-    for loop_dims, tensor_dims in access_components(tensor.access):
-        image = _component_footprint(layer, tensor, tensor_dims, loop_dims)
-        extents = tuple(layer.extents[d] for d in loop_dims)
+    for loop_dims, tensor_dims in relation_components(nest, operand):
+        image = _component_footprint(nest, operand, tensor_dims, loop_dims)
+        extents = tuple(nest.extents[d] for d in loop_dims)
         key = (image.to_str(), extents)  # equal shapes (other layers) share closed forms
         if key not in _COMPONENTS:
             _COMPONENTS[key] = Component(loop_dims, extents, image)
         components.append(_COMPONENTS[key])
-    return TensorFootprint(tensor.name, tuple(components))
+    return TensorFootprint(operand.key, tuple(components))
 
 
-def access_components(access: isl.Map) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
-    """Groups of tensor indices (positions) with the loop dims (names) they depend on.
+def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
+                                                                    tuple[int, ...]]]:
+    """Groups of element indices (positions) with the loop dims (names) they depend on, such
+    that the operand's footprint of a box tile is the product of the groups' footprints.
 
     Two indices are in one group when they depend on a common loop dim; an index that
-    depends on no loop dim (a constant) is a group of its own.
+    depends on no loop dim is a group of its own. An access function's dependences are read
+    off its affine pieces; a general relation (a fused group's) is tested dim by dim, and if
+    it is not the product of its groups after all, it is one group.
     """
-    loop_names = access.get_var_names(isl.dim_type.in_)
-    function = isl.PwMultiAff.from_map(access)
+    relation = operand.relation.intersect_range(operand.space)
+    outputs = relation.dim(isl.dim_type.out)
+    uses = [_dependences(nest, operand, relation, j) for j in range(outputs)]
     groups: list[tuple[set[str], set[int]]] = []
-    for j in range(access.dim(isl.dim_type.out)):
-        index = function.get_pw_aff(j)
-        dims = {d for i, d in enumerate(loop_names) if index.involves_dims(isl.dim_type.in_, i, 1)}
-        indices = {j}
+    for j, dims in enumerate(uses):
+        dims, indices = set(dims), {j}
         for group in [g for g in groups if g[0] & dims]:
             groups.remove(group)
             dims |= group[0]
             indices |= group[1]
         groups.append((dims, indices))
-    return [(tuple(d for d in loop_names if d in dims), tuple(sorted(indices)))
+    if len(groups) > 1 and not relation.is_single_valued() \
+            and not _is_product(relation, [g[1] for g in groups]):
+        groups = [(set(nest.dims), set(range(outputs)))]
+    return [(tuple(d for d in nest.dims if d in dims), tuple(sorted(indices)))
             for dims, indices in groups]
 
 
-def _component_footprint(layer: Layer, tensor: Tensor, tensor_dims: tuple[int, ...],
+def _dependences(nest: Nest, operand: Operand, relation: isl.Map, j: int) -> set[str]:
+    """The loop dims that index ``j`` of the relation's elements depends on."""
+    if operand.relation.is_single_valued():  # an access function: read its expressions
+        function = isl.PwMultiAff.from_map(operand.relation.gist_domain(nest.domain))
+        index = function.get_pw_aff(j)
+        return {d for i, d in enumerate(nest.dims)
+                if index.involves_dims(isl.dim_type.in_, i, 1)}
+    single = _keep_outputs(relation, {j})
+    return {d for i, d in enumerate(nest.dims)
+            if not single.apply_domain(_free(nest, i)).is_equal(single)}
+
+
+def _free(nest: Nest, i: int) -> isl.Map:
+    """Loop iterations to every iteration that differs from them in dim ``i`` only."""
+    name = nest.domain.get_tuple_name()
+    moved = [f"{d}_" if k == i else d for k, d in enumerate(nest.dims)]
+    return isl.Map("{ %s[%s] -> %s[%s] }" % (name, ", ".join(nest.dims), name,
+                                            ", ".join(moved))) \
+        .intersect_domain(nest.domain).intersect_range(nest.domain)
+
+
+def _is_product(relation: isl.Map, groups: list[set[int]]) -> bool:
+    """Whether the relation is the intersection of its projections on the index groups."""
+    product = None
+    for indices in groups:
+        cylinder = _keep_outputs(relation, indices)
+        for j in sorted(set(range(relation.dim(isl.dim_type.out))) - indices):
+            cylinder = cylinder.insert_dims(isl.dim_type.out, j, 1)
+        cylinder = cylinder.set_tuple_name(isl.dim_type.out,
+                                           relation.get_tuple_name(isl.dim_type.out))
+        product = cylinder if product is None else product.intersect(cylinder)
+    return product.is_equal(relation)
+
+
+def _keep_outputs(relation: isl.Map, indices: set[int]) -> isl.Map:
+    for j in reversed(range(relation.dim(isl.dim_type.out))):
+        if j not in indices:
+            relation = relation.project_out(isl.dim_type.out, j, 1)
+    return relation
+
+
+def _component_footprint(nest: Nest, operand: Operand, tensor_dims: tuple[int, ...],
                          loop_dims: tuple[str, ...]) -> isl.Set:
     """``F_c`` of the tile with origins ``o_d`` and sizes ``T_d`` (ISL parameters)."""
     params = [f"o_{d}" for d in loop_dims] + [f"T_{d}" for d in loop_dims]
     bounds = [f"o_{d} <= {d} < o_{d} + T_{d}" for d in loop_dims]
     tile = isl.Set("[%s] -> { %s[%s] : %s }" % (
-        ", ".join(params), layer.domain.get_tuple_name(), ", ".join(layer.dims),
-        " and ".join(bounds) or "true")).intersect(layer.domain)
-    access, space = tensor.access, tensor.space
-    for j in reversed(range(access.dim(isl.dim_type.out))):
-        if j not in tensor_dims:
-            access = access.project_out(isl.dim_type.out, j, 1)
+        ", ".join(params), nest.domain.get_tuple_name(), ", ".join(nest.dims),
+        " and ".join(bounds) or "true")).intersect(nest.domain)
+    keep = set(tensor_dims)
+    space = operand.space
+    for j in reversed(range(space.dim(isl.dim_type.set))):
+        if j not in keep:
             space = space.project_out(isl.dim_type.set, j, 1)
-    return tile.apply(access).intersect(space)
+    return tile.apply(_keep_outputs(operand.relation, keep)).intersect(space)
 
 
 def _move_origin(image: isl.Set, dim: str, new_origin: str) -> isl.Set:

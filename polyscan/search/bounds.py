@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import islpy as isl
 
 from ..layer import Layer
-from ..polyhedral.footprint import access_components
+from ..polyhedral.footprint import relation_components
 from .optimizer import checked_buffer
 from .tables import tables_for
 
@@ -55,8 +55,7 @@ class LowerBound:
 def lower_bound(layer: Layer, buffer: int) -> LowerBound:
     """The compulsory traffic and the I/O lower bound of ``layer`` for ``buffer`` entries."""
     buffer = checked_buffer(buffer)
-    tables = tables_for(layer)
-    compulsory = int(tables.touched.sum())
+    compulsory = tables_for(layer.nest).compulsory
     macs = _real_macs(layer)
     if layer.kind not in PRODUCT_SHAPED:
         return LowerBound(layer.name, buffer, compulsory, 0, macs,
@@ -84,7 +83,7 @@ def _real_macs(layer: Layer) -> int:
     access component of the input (the count is their product) to keep ISL's sets small."""
     tensor = layer.tensors["I"]
     count = math.prod(layer.extents.values())
-    for loop_dims, tensor_dims in access_components(tensor.access):
+    for loop_dims, tensor_dims in relation_components(layer.nest, layer.nest.operands["I"]):
         access, space = tensor.access.intersect_domain(layer.domain), tensor.space
         for j in reversed(range(access.dim(isl.dim_type.out))):
             if j not in tensor_dims:

@@ -8,6 +8,7 @@ program: for them the best of a stated candidate set, every candidate counted ex
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -106,7 +107,8 @@ def compare_orders(layer: Layer, buffer: int,
                    traversals=("lex", "scan", "zorder", "hilbert")) -> OrderComparison:
     """The best schedule under ``buffer`` for lex (per loop order), scan, zorder, hilbert."""
     buffer = checked_buffer(buffer)
-    space = Space(tables_for(layer))
+    space = Space(tables_for(layer.nest), functools.partial(Schedule, layer),
+                  f"layer {layer.name!r}")
     flat, tiles, peaks = space.feasible(buffer)
     rows = []
     lex_best_per_combo = None
@@ -127,7 +129,7 @@ def compare_orders(layer: Layer, buffer: int,
 def _lex_per_order(space: Space, flat, tiles, peaks):
     """Best (total, tiles, peak, flat) key per loop order, and the best lex total of each
     combination evaluated (the others keep -1: the search proved they cannot win)."""
-    orders = list(itertools.permutations(space.tables.layer.dims))
+    orders = list(itertools.permutations(space.tables.nest.dims))
     lex_totals = np.full(len(flat), -1, dtype=np.int64)
     where = {int(f): i for i, f in enumerate(flat)}
 
@@ -159,7 +161,7 @@ def _research_row(space: Space, traversal, flat, tiles, peaks, lex_totals) -> Or
     best = None
     tried = 0
     for index in ranking:
-        tiled = tuple(space.schedule(flat[index], space.tables.layer.dims, "lex").tile)
+        tiled = tuple(space.schedule(flat[index], space.tables.nest.dims, "lex").tile)
         for order in itertools.islice(itertools.permutations(tiled), CANDIDATE_ORDERS):
             schedule, counted = _counted(space.schedule(flat[index], order, traversal))
             tried += 1

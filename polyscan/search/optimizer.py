@@ -13,6 +13,7 @@ then the traversal listed first. See ``docs/optimizer.md``.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..errors import PolyscanError
 from ..layer import Layer
+from ..nest import ACCUMULATE, EXPORTED, READ, Nest
 from ..schedule import Schedule
 from ..traffic import Traffic
 from .orders import (
@@ -32,7 +34,7 @@ from .orders import (
     scan_reuse,
     scan_reuse_bound,
 )
-from .tables import LayerTables, tables_for
+from .tables import NestTables, tables_for
 
 SEARCHABLE = ("lex", "scan")
 CHUNK = 1 << 15  # tile-size combinations evaluated together
@@ -41,8 +43,8 @@ CHUNK = 1 << 15  # tile-size combinations evaluated together
 class BufferTooSmallError(PolyscanError):
     """No schedule's peak fits the buffer; ``smallest`` is the least capacity that works."""
 
-    def __init__(self, layer: Layer, buffer: int, smallest: int):
-        super().__init__(f"buffer of {buffer:,} entries is too small for layer {layer.name!r}: "
+    def __init__(self, name: str, buffer: int, smallest: int):
+        super().__init__(f"buffer of {buffer:,} entries is too small for {name}: "
                          f"its smallest schedule needs {smallest:,} entries")
         self.smallest = smallest
 
@@ -70,10 +72,10 @@ class TraversalResult:
 
 
 @dataclass
-class LayerSearch:
-    """What ``search_layer`` found, and how much of the space it had to evaluate."""
+class Search:
+    """What a search found, and how much of the space it had to evaluate."""
 
-    layer: Layer
+    name: str
     buffer: int
     combinations: int  # tile-size combinations
     feasible: int  # of which the peak fits the buffer
@@ -100,16 +102,24 @@ def optimize(layer: Layer, buffer: int, traversals=SEARCHABLE) -> Schedule:
     return search_layer(layer, buffer, traversals).schedule
 
 
-def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> LayerSearch:
+def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> Search:
     """``optimize`` with the figures of the search (sizes of the space, evaluations, time)."""
+    return search_nest(layer.nest, functools.partial(Schedule, layer),
+                       f"layer {layer.name!r}", buffer, traversals)
+
+
+def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
+                traversals=SEARCHABLE) -> Search:
+    """The best schedules of ``nest``; ``make_schedule(tile, order, traversal)`` builds them
+    (a Schedule of a layer, a FusedSchedule of a group); ``label`` names the nest."""
     start = time.perf_counter()
     traversals = _checked_traversals(traversals)
     buffer = checked_buffer(buffer)
-    tables = tables_for(layer)
-    space = Space(tables)
+    tables = tables_for(nest)
+    space = Space(tables, make_schedule, label)
     flat, tiles, peaks = space.feasible(buffer)
-    search = LayerSearch(layer, buffer, tables.combos, len(flat),
-                         math.factorial(len(layer.dims)))
+    search = Search(nest.name, buffer, tables.combos, len(flat),
+                    math.factorial(len(nest.dims)))
 
     evaluated = dict.fromkeys(traversals, 0)
 
@@ -130,10 +140,12 @@ def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> LayerSearc
 
 
 class Space:
-    """The tile-size combinations of a layer: flat indices over the clusters' combinations."""
+    """The tile-size combinations of a nest: flat indices over the clusters' combinations."""
 
-    def __init__(self, tables: LayerTables):
+    def __init__(self, tables: NestTables, make_schedule, label: str):
         self.tables = tables
+        self.make_schedule = make_schedule
+        self.label = label
         self.shape = [c.combos for c in tables.clusters]
 
     def batch(self, flat: np.ndarray) -> Batch:
@@ -148,7 +160,7 @@ class Space:
         compulsory, no later combination can win, and the search stops.
         """
         flat, tiles, peaks = feasible
-        floor = self.tables.weights @ self.tables.touched - self.tables.touched_output
+        floor = self.tables.compulsory
         ranking = np.lexsort((flat, peaks, tiles))
         best = dict.fromkeys(targets)
         for first, last in _growing(len(ranking), 1024):
@@ -169,11 +181,11 @@ class Space:
 
     def schedule(self, flat: int, order, traversal) -> Schedule:
         """The schedule of combination ``flat``: its tiled dims, in the relative ``order``."""
-        layer = self.tables.layer
+        extents = self.tables.nest.extents
         indices = np.unravel_index(flat, self.shape)
         tile = {d: int(c.tiles[indices[k], i]) for k, c in enumerate(self.tables.clusters)
-                for i, d in enumerate(c.dims) if c.tiles[indices[k], i] < layer.extents[d]}
-        return Schedule(layer, tile, tuple(d for d in order if d in tile), traversal)
+                for i, d in enumerate(c.dims) if c.tiles[indices[k], i] < extents[d]}
+        return self.make_schedule(tile, tuple(d for d in order if d in tile), traversal)
 
     def traffic(self, flat: int, order, traversal) -> Traffic:
         """Per-tensor traffic of one schedule from the tables: sums over tile positions,
@@ -181,18 +193,20 @@ class Space:
         batch = self.batch(np.array([flat]))
         entries = batch.footprint_sums()[:, 0] - reuse_per_tensor(batch, order, traversal)
         reads, writes = {}, {}
-        layer = self.tables.layer
-        for x, name in enumerate(self.tables.tensors):
-            if layer.tensors[name].read_only:
-                reads[name] = int(entries[x])
-            else:
-                reads[name] = int(entries[x] - self.tables.touched[x])
-                writes[name] = int(entries[x])
+        for x, key in enumerate(self.tables.keys):
+            kind = self.tables.nest.operands[key].kind
+            if kind == READ:
+                reads[key] = int(entries[x])
+            elif kind == ACCUMULATE:
+                reads[key] = int(entries[x] - self.tables.touched[x])
+                writes[key] = int(entries[x])
+            elif kind == EXPORTED:
+                writes[key] = int(self.tables.touched[x])
         return Traffic(reads, writes, int(batch.peaks()[0]), int(batch.tile_counts()[0]))
 
     def base(self, batch: Batch) -> np.ndarray:
         """Traffic with no reuse at all: a schedule's traffic is this minus its reuse."""
-        return self.tables.weights @ batch.footprint_sums() - self.tables.touched_output
+        return self.tables.weights @ batch.footprint_sums() + self.tables.constant
 
     def feasible(self, buffer: int):
         """(flat index, tiles, peak) of every combination whose peak fits ``buffer``."""
@@ -207,7 +221,7 @@ class Space:
             kept.append((flat[fits], batch.tile_counts()[fits], peaks[fits]))
         flat, tiles, peaks = (np.concatenate(column) for column in zip(*kept))
         if len(flat) == 0:
-            raise BufferTooSmallError(self.tables.layer, buffer, smallest)
+            raise BufferTooSmallError(self.label, buffer, smallest)
         return flat, tiles, peaks
 
 

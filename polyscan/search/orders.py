@@ -25,7 +25,7 @@ import itertools
 
 import numpy as np
 
-from .tables import INNER, OUTER, STEP, LayerTables
+from .tables import INNER, OUTER, STEP, NestTables
 
 UNREACHABLE = np.iinfo(np.int64).min // 4
 
@@ -37,7 +37,7 @@ class Batch:
     with one tile contributes nothing as the step and is the same inner or outer.
     """
 
-    def __init__(self, tables: LayerTables, indices: list[np.ndarray]):
+    def __init__(self, tables: NestTables, indices: list[np.ndarray]):
         self.tables = tables
         self.indices = indices
         self.size = len(indices[0]) if indices else 1
@@ -168,7 +168,7 @@ def reuse_per_tensor(batch: Batch, order: tuple[str, ...], traversal: str) -> np
     """``(tensors,)`` unweighted reuse of one schedule: a batch of one combination, a loop
     order (outer to inner) and lex or scan."""
     active = [d for d in order if d in batch.dims]
-    reuse = np.zeros(len(batch.tables.tensors), dtype=np.int64)
+    reuse = np.zeros(len(batch.tables.keys), dtype=np.int64)
     inner, last = frozenset(), frozenset()
     for d in reversed(active):
         for x in range(len(reuse)):

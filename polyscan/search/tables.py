@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..layer import Layer
-from ..polyhedral.footprint import RESET, Component, layer_footprints
+from ..nest import ACCUMULATE, EXPORTED, READ, Nest
+from ..polyhedral.footprint import RESET, Component, nest_footprints
 
 OUTER, STEP, INNER = "outer", "step", "inner"
 
@@ -46,7 +46,7 @@ class Cluster:
 
     dims: tuple[str, ...]
     extents: tuple[int, ...]
-    components: list[list[Component]]  # per tensor (layer order), its components here
+    components: list[list[Component]]  # per operand (nest order), its components here
     tiles: np.ndarray = field(init=False)  # (combos, dims) tile sizes
     grid: np.ndarray = field(init=False)  # (combos, dims) tiles per dim
     S: np.ndarray = field(init=False)  # (tensors, combos)
@@ -164,64 +164,75 @@ def _product_rows(combos: int, ranges) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class LayerTables:
-    """The clusters of a layer with their tables, and what ties them to the tensors."""
+class NestTables:
+    """The clusters of a nest with their tables, and what ties them to the operands (all but
+    iteration sets, which neither move data nor take buffer space)."""
 
-    layer: Layer
-    tensors: tuple[str, ...]
-    weights: np.ndarray  # DRAM transfers per buffer entry: 1 read-only, 2 output
-    touched: np.ndarray  # elements of each tensor the layer touches
+    nest: Nest
+    keys: tuple[str, ...]
+    weights: np.ndarray  # DRAM transfers per buffer entry (Operand.dram_weight)
+    touched: np.ndarray  # elements of each operand the whole nest touches
     clusters: list[Cluster]
 
+    def _touched(self, *kinds) -> int:
+        return int(sum(t for key, t in zip(self.keys, self.touched)
+                       if self.nest.operands[key].kind in kinds))
+
     @property
-    def touched_output(self) -> int:
-        """Output elements touched: their first entries are not read-backs."""
-        return int(self.touched[self.tensors.index(self.layer.output.name)])
+    def constant(self) -> int:
+        """Traffic that no schedule changes: outputs' first entries are not read-backs,
+        exported intermediates are written once."""
+        return self._touched(EXPORTED) - self._touched(ACCUMULATE)
+
+    @property
+    def compulsory(self) -> int:
+        """Every element that crosses the DRAM boundary at all, once: no schedule moves less."""
+        return self._touched(READ, ACCUMULATE, EXPORTED)
 
     @property
     def combos(self) -> int:
         return math.prod(c.combos for c in self.clusters)
 
 
-def layer_tables(layer: Layer) -> LayerTables:
-    """Clusters and tables of ``layer`` (tables of role patterns are filled on first use)."""
-    footprints = layer_footprints(layer)
-    tensors = tuple(layer.tensors)
-    groups: list[set[str]] = [{d} for d in layer.dims]
-    for footprint in footprints.values():
-        for component in footprint.components:
+def nest_tables(nest: Nest) -> NestTables:
+    """Clusters and tables of ``nest`` (tables of role patterns are filled on first use)."""
+    footprints = nest_footprints(nest)
+    keys = tuple(k for k, o in nest.operands.items() if o.in_buffer)
+    groups: list[set[str]] = [{d} for d in nest.dims]
+    for key in keys:
+        for component in footprints[key].components:
             joined = [g for g in groups if g & set(component.dims)]
             for g in joined:
                 groups.remove(g)
             groups.append(set().union(*joined))
     groups = [g for g in groups if g]
-    groups.sort(key=lambda g: min(layer.dims.index(d) for d in g))
+    groups.sort(key=lambda g: min(nest.dims.index(d) for d in g))
     clusters = []
     for index, group in enumerate(groups):
-        dims = tuple(d for d in layer.dims if d in group)
+        dims = tuple(d for d in nest.dims if d in group)
         # constant components (indices on no loop dim) multiply in, here in the first cluster
-        per_tensor = [[c for c in footprints[t].components
-                       if (c.dims and set(c.dims) <= group) or (not c.dims and index == 0)]
-                      for t in tensors]
-        clusters.append(Cluster(dims, tuple(layer.extents[d] for d in dims), per_tensor))
-    touched = np.array([math.prod(  # the footprint of one tile covering the whole layer
-        int(c.size(np.array([[0] * len(c.dims) + [layer.extents[d] for d in c.dims]]))[0])
-        for c in footprints[t].components) for t in tensors], dtype=np.int64)
-    weights = np.array([1 if layer.tensors[t].read_only else 2 for t in tensors], dtype=np.int64)
-    return LayerTables(layer, tensors, weights, touched, clusters)
+        per_operand = [[c for c in footprints[k].components
+                        if (c.dims and set(c.dims) <= group) or (not c.dims and index == 0)]
+                       for k in keys]
+        clusters.append(Cluster(dims, tuple(nest.extents[d] for d in dims), per_operand))
+    touched = np.array([math.prod(  # the footprint of one tile covering the whole nest
+        int(c.size(np.array([[0] * len(c.dims) + [nest.extents[d] for d in c.dims]]))[0])
+        for c in footprints[k].components) for k in keys], dtype=np.int64)
+    weights = np.array([nest.operands[k].dram_weight for k in keys], dtype=np.int64)
+    return NestTables(nest, keys, weights, touched, clusters)
 
 
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _TABLES_BY_SHAPE: dict = {}
 
 
-def tables_for(layer: Layer) -> LayerTables:
-    """The tables of ``layer``, built once per layer shape (networks repeat shapes)."""
-    if layer not in _TABLES:
-        key = layer.shape_key
+def tables_for(nest: Nest) -> NestTables:
+    """The tables of ``nest``, built once per shape (networks repeat shapes)."""
+    if nest not in _TABLES:
+        key = nest.shape_key
         if key not in _TABLES_BY_SHAPE:
-            _TABLES_BY_SHAPE[key] = layer_tables(layer)
+            _TABLES_BY_SHAPE[key] = nest_tables(nest)
         shared = _TABLES_BY_SHAPE[key]
-        _TABLES[layer] = LayerTables(layer, shared.tensors, shared.weights, shared.touched,
-                                     shared.clusters)
-    return _TABLES[layer]
+        _TABLES[nest] = NestTables(nest, shared.keys, shared.weights, shared.touched,
+                                   shared.clusters)
+    return _TABLES[nest]
