@@ -3,6 +3,7 @@
 from . import zoo
 from .constructors import conv2d, depthwise, fully_connected, pointwise, pool
 from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleError
+from .fusion import FusedGroup, FusedSchedule, FusionError
 from .kernel import Kernel, builtin_kernel_names, load_kernel
 from .layer import Layer, Tensor
 from .network import Network
@@ -14,9 +15,10 @@ from .search.optimizer import BufferTooSmallError, optimize, search_layer
 from .traffic import Traffic, traffic
 
 __all__ = [
-    "BufferTooSmallError", "Kernel", "KernelFileError", "Layer", "LayerShapeError", "LowerBound",
-    "Network", "OrderComparison", "Plan", "PolyscanError", "Schedule", "ScheduleError",
-    "Tensor", "Traffic", "builtin_kernel_names", "compare_orders", "conv2d", "depthwise",
-    "fully_connected", "load_kernel", "lower_bound", "optimize", "optimize_network",
-    "pointwise", "pool", "search_layer", "traffic", "zoo",
+    "BufferTooSmallError", "FusedGroup", "FusedSchedule", "FusionError", "Kernel",
+    "KernelFileError", "Layer", "LayerShapeError", "LowerBound", "Network", "OrderComparison",
+    "Plan", "PolyscanError", "Schedule", "ScheduleError", "Tensor", "Traffic",
+    "builtin_kernel_names", "compare_orders", "conv2d", "depthwise", "fully_connected",
+    "load_kernel", "lower_bound", "optimize", "optimize_network", "pointwise", "pool",
+    "search_layer", "traffic", "zoo",
 ]

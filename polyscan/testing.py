@@ -26,6 +26,86 @@ def simulate(layer: Layer, tile: dict[str, int], order: tuple[str, ...],
     return simulate_footprints(layer, tile_footprints(layer, tile, order), sequence)
 
 
+def simulate_fused(layers: list[Layer], inputs: dict[str, str], exported: tuple[str, ...],
+                   tile: dict[str, int], order: tuple[str, ...], sequence) -> Traffic:
+    """A fused group's traffic (DESIGN section 5), explicitly: per tile of the last layer,
+    each earlier layer's needed outputs are the union of what later layers read of them, its
+    iterations every one writing a needed element; then the section-4 formulas per tensor.
+    ``inputs`` maps ``"<layer>.<tensor>"`` to the group layer producing it."""
+    sink = layers[-1]
+    points = {layer.name: np.indices([layer.extents[d] for d in layer.dims])
+              .reshape(len(layer.dims), -1).T for layer in layers}
+    indices = {}  # (layer, tensor) -> (element tuple or None for padding) per iteration
+    for layer in layers:
+        for tensor in layer.tensors.values():
+            matrix, offset = access_matrix(tensor.access)
+            rows = points[layer.name] @ matrix.T + offset
+            inside = np.all((rows >= 0) & (rows < np.array(tensor.shape)), axis=1)
+            indices[layer.name, tensor.name] = [tuple(r) if ok else None
+                                                for r, ok in zip(rows.tolist(), inside)]
+    writers = {}  # layer -> output element -> its iterations
+    for layer in layers[:-1]:
+        writers[layer.name] = {}
+        for i, element in enumerate(indices[layer.name, layer.output.name]):
+            writers[layer.name].setdefault(element, []).append(i)
+    sizes = [tile.get(d, sink.extents[d]) for d in order]
+    tile_of = [tuple(r) for r in (points[sink.name][:, [sink.dims.index(d) for d in order]]
+                                  // np.array(sizes, dtype=np.int64)).tolist()]
+
+    kinds, footprints = {}, {}
+    for t in sequence:
+        iterations = {sink.name: {i for i, c in enumerate(tile_of) if c == t}}
+        for j in reversed(range(len(layers))):
+            layer = layers[j]
+            if j != len(layers) - 1:
+                needed = set()
+                for key, producer in inputs.items():
+                    if producer == layer.name:
+                        needed |= footprints[key][t]
+                iterations[layer.name] = {i for e in needed for i in writers[layer.name][e]}
+                key = f"{layer.name}.{layer.output.name}"
+                kinds[key] = "exported" if layer.name in exported else "onchip"
+                footprints.setdefault(key, {})[t] = needed
+                kinds[layer.name] = "iterations"
+                footprints.setdefault(layer.name, {})[t] = iterations[layer.name]
+            for tensor in layer.tensors.values():
+                key = f"{layer.name}.{tensor.name}"
+                if tensor.role == "output" and j != len(layers) - 1:
+                    continue
+                kinds.setdefault(key, "accumulate" if tensor.role == "output" else "read")
+                elements = indices[layer.name, tensor.name]
+                footprints.setdefault(key, {})[t] = {elements[i] for i in iterations[layer.name]
+                                                     if elements[i] is not None}
+    for key in inputs:  # intermediates are the producers' outputs, not reads
+        footprints.pop(key), kinds.pop(key)
+    return _traffic_of_sets(kinds, footprints, sequence)
+
+
+def _traffic_of_sets(kinds: dict, footprints: dict, sequence) -> Traffic:
+    """DESIGN sections 4 and 5, literally, over explicit per-tile sets."""
+    reads, writes, recomputed = {}, {}, {}
+    for key, per_tile in footprints.items():
+        tiles = [per_tile.get(t, set()) for t in sequence]
+        entries = len(tiles[0]) + sum(len(b - a) for a, b in zip(tiles, tiles[1:]))
+        touched = len(set().union(*tiles))
+        if kinds[key] == "read":
+            reads[key] = entries
+        elif kinds[key] == "accumulate":
+            writes[key] = sum(len(a - b) for a, b in zip(tiles, tiles[1:])) + len(tiles[-1])
+            seen, read_back = set(tiles[0]), 0
+            for a, b in zip(tiles, tiles[1:]):
+                read_back += len((b - a) & seen)
+                seen |= b
+            reads[key] = read_back
+        elif kinds[key] == "exported":
+            writes[key] = touched
+        elif kinds[key] == "iterations":
+            recomputed[key] = entries - touched
+    peak = max(sum(len(per_tile.get(t, ())) for key, per_tile in footprints.items()
+                   if kinds[key] != "iterations") for t in sequence)
+    return Traffic(reads, writes, peak, len(sequence), recomputed)
+
+
 def tile_footprints(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) -> dict:
     """Per tensor, the set of elements each tile touches, keyed by grid coordinate."""
     sizes = {d: tile.get(d, layer.extents[d]) for d in layer.dims}
@@ -38,22 +118,10 @@ def tile_footprints(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) 
 
 
 def simulate_footprints(layer: Layer, footprints: dict, sequence) -> Traffic:
-    """DESIGN section 4's formulas, literally, over explicit per-tile sets."""
-    reads, writes = {}, {}
-    for name, per_tile in footprints.items():
-        tiles = [per_tile.get(t, set()) for t in sequence]
-        if layer.tensors[name].read_only:
-            reads[name] = len(tiles[0]) + sum(len(b - a) for a, b in zip(tiles, tiles[1:]))
-        else:
-            writes[name] = sum(len(a - b) for a, b in zip(tiles, tiles[1:])) + len(tiles[-1])
-            seen, read_back = set(tiles[0]), 0
-            for a, b in zip(tiles, tiles[1:]):
-                read_back += len((b - a) & seen)
-                seen |= b
-            reads[name] = read_back
-    peak = max(sum(len(per_tile.get(t, ())) for per_tile in footprints.values())
-               for t in sequence)
-    return Traffic(reads, writes, peak, len(sequence))
+    """DESIGN section 4's formulas, literally, over a layer's explicit per-tile sets."""
+    kinds = {name: "read" if layer.tensors[name].read_only else "accumulate"
+             for name in footprints}
+    return _traffic_of_sets(kinds, footprints, sequence)
 
 
 def exhaustive_optimum(layer: Layer, buffer: int, traversals=("lex", "scan")):
