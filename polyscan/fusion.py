@@ -17,6 +17,7 @@ iteration set is kept to count recomputed MACs. Traffic keys are ``"<layer>.<ten
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import islpy as isl
@@ -72,7 +73,7 @@ class FusedGroup:
                                   f"not {producer!r}")
             made = self.layers[position[producer]].output.shape
             wanted = self.layers[position[consumer]].tensors[tensor].shape
-            if made != wanted:
+            if math.prod(made) != math.prod(wanted):
                 raise FusionError(f"{producer!r} produces {made}, but {key!r} has shape {wanted}")
         used = set(self.inputs.values())
         for layer in self.layers[:-1]:
@@ -118,7 +119,8 @@ class FusedGroup:
                 continue
             consumer, _, tensor = key.partition(".")
             c = next(i for i, layer in enumerate(self.layers) if layer.name == consumer)
-            reads.append(to_iterations[c].apply_range(self._access(c, tensor, rename=j))
+            reads.append(to_iterations[c].apply_range(self._access(c, tensor))
+                         .apply_range(self._reshape(c, tensor, j))
                          .intersect_range(self._space(j, self.layers[j].output.name)))
         kept = [r for r in reads if not any(r.is_strict_subset(other) for other in reads)]
         needed = kept[0]
@@ -139,26 +141,48 @@ class FusedGroup:
         position = next(i for i, x in enumerate(self.layers) if x.name == layer)
         return position, tensor == "", tensor
 
-    # --- tuple names by position -------------------------------------------------------
+    # --- tuple names by distance from the sink: groups that end in the same layers name
+    # --- the same relations alike, and share their closed forms
+
+    def _tag(self, j: int) -> int:
+        return len(self.layers) - 1 - j
 
     def _domain(self, j: int) -> isl.Set:
-        return self.layers[j].domain.set_tuple_name(_iterations(j, len(self.layers)))
+        return self.layers[j].domain.set_tuple_name(_iterations(self._tag(j)))
 
-    def _access(self, j: int, tensor: str, rename: int | None = None) -> isl.Map:
-        """Layer ``j``'s access to ``tensor``, with tuples named by position; ``rename``
-        names the elements as those of layer ``rename``'s output (an in-group input)."""
-        owner, name = (rename, self.layers[rename].output.name) if rename is not None \
-            else (j, tensor)
+    def _access(self, j: int, tensor: str) -> isl.Map:
+        """Layer ``j``'s access to ``tensor``, with tuples named by position."""
         return self.layers[j].tensors[tensor].access \
-            .set_tuple_name(isl.dim_type.in_, _iterations(j, len(self.layers))) \
-            .set_tuple_name(isl.dim_type.out, f"T{owner}_{name}")
+            .set_tuple_name(isl.dim_type.in_, _iterations(self._tag(j))) \
+            .set_tuple_name(isl.dim_type.out, f"T{self._tag(j)}_{tensor}")
+
+    def _reshape(self, c: int, tensor: str, j: int) -> isl.Map:
+        """Elements of layer ``c``'s input ``tensor`` -> the same elements of layer ``j``'s
+        output, matched in row-major order (a flatten between a pool and a gemm)."""
+        read = self.layers[c].tensors[tensor].shape
+        made = self.layers[j].output.shape
+        a = [f"a{i}" for i in range(len(read))]
+        b = [f"b{i}" for i in range(len(made))]
+        box = [f"0 <= {v} < {n}" for v, n in (*zip(a, read), *zip(b, made))]
+        return isl.Map("{ T%d_%s[%s] -> T%d_%s[%s] : %s = %s and %s }" % (
+            self._tag(c), tensor, ", ".join(a), self._tag(j), self.layers[j].output.name,
+            ", ".join(b),
+            _row_major(a, read), _row_major(b, made), " and ".join(box)))
 
     def _space(self, j: int, tensor: str) -> isl.Set:
-        return self.layers[j].tensors[tensor].space.set_tuple_name(f"T{j}_{tensor}")
+        return self.layers[j].tensors[tensor].space.set_tuple_name(f"T{self._tag(j)}_{tensor}")
 
 
-def _iterations(j: int, count: int) -> str:
-    return "S" if j == count - 1 else f"S{j}"
+def _row_major(names: list[str], shape: tuple[int, ...]) -> str:
+    terms, stride = [], 1
+    for name, extent in reversed(list(zip(names, shape))):
+        terms.append(f"{stride}*{name}")
+        stride *= extent
+    return " + ".join(terms) or "0"
+
+
+def _iterations(tag: int) -> str:
+    return "S" if tag == 0 else f"S{tag}"
 
 
 class FusedSchedule(Schedule):

@@ -52,10 +52,10 @@ class Nest:
 
     @cached_property
     def shape_key(self) -> tuple:
-        """Equal for nests of equal loops and relations (whatever their names)."""
+        """Equal for nests of equal loops and relations, whatever the names of their layers
+        (operands correspond by position)."""
         return (self.domain.to_str(),) + tuple(
-            (o.key, o.kind, o.relation.to_str(), o.space.to_str())
-            for o in self.operands.values())
+            (o.kind, o.relation.to_str(), o.space.to_str()) for o in self.operands.values())
 
     @property
     def output_keys(self) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ floor (weights + network input + network output)."""
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -12,23 +13,30 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import PolyscanError
+from .fusion import FusedGroup, FusedSchedule
+from .nest import ACCUMULATE, EXPORTED, READ
 from .network import Network
 from .schedule import Schedule
-from .search.bounds import LowerBound, lower_bound
-from .search.optimizer import SEARCHABLE, Search, checked_buffer, search_layer
+from .search.bounds import lower_bound
+from .search.optimizer import (
+    SEARCHABLE,
+    BufferTooSmallError,
+    Search,
+    checked_buffer,
+    search_nest,
+)
 from .traffic import Traffic
 
 
 @dataclass
 class Group:
-    """Layers executed as one schedule (one layer, without fusion)."""
+    """Layers executed as one schedule: one layer, or a fused group (DESIGN section 5)."""
 
     layers: tuple[str, ...]
-    schedule: Schedule
+    schedule: Schedule  # a FusedSchedule for a fused group
     traffic: Traffic
     search: Search
-    bound: LowerBound
+    lower_bound: int  # no schedule of these layers moves less (compulsory, I/O bound)
 
     @property
     def total(self) -> int:
@@ -45,13 +53,20 @@ class Plan:
     compulsory_unfused: int
     floor: int
     seconds: float
+    groups_searched: int = 0  # candidate groups the partition search evaluated
 
     @property
     def total(self) -> int:
         return sum(g.total for g in self.groups)
 
+    def dram_tensors(self) -> list[str]:
+        """The ``"<layer>.<tensor>"`` keys that move to or from DRAM."""
+        return [key for g in self.groups for key in dict.fromkeys(
+            [*g.traffic.reads, *g.traffic.writes])
+                if g.traffic.reads.get(key, 0) or g.traffic.writes.get(key, 0)]
+
     def rows(self) -> list[dict]:
-        """One row per group: the schedule, its traffic, the per-traversal optima, bounds."""
+        """One row per group: the schedule, its traffic, the per-traversal optima, bound."""
         rows = []
         for g in self.groups:
             s = g.schedule
@@ -60,7 +75,7 @@ class Plan:
                 "traversal": s.traversal, "reads": g.traffic.reads, "writes": g.traffic.writes,
                 "peak": g.traffic.peak, "tiles": g.traffic.tiles, "dram_entries": g.total,
                 "best_per_traversal": {t: r.total for t, r in g.search.results.items()},
-                "compulsory": g.bound.compulsory, "lower_bound": g.bound.value,
+                "lower_bound": g.lower_bound,
             })
         return rows
 
@@ -71,18 +86,16 @@ class Plan:
             "fusion": self.fusion, "traversals": list(self.traversals),
             "groups": self.rows(),
             "totals": {"dram_entries": self.total, "compulsory_unfused": self.compulsory_unfused,
-                       "floor": self.floor, "lower_bound": sum(g.bound.value for g in
-                                                               self.groups),
-                       "energy_pj": None, "cycles": None},
+                       "floor": self.floor, "energy_pj": None, "cycles": None},
         }
 
     def table(self) -> Table:
         table = Table(title=f"{self.network} at {self.buffer:,} entries "
                             f"({'fused' if self.fusion else 'no fusion'})")
-        columns = ["layer", "tile", "order", "trav.", *(f"best {t}" for t in self.traversals),
-                   "compulsory", "lower bound", "chosen", "/ bound"]
+        columns = ["group", "tile", "order", "trav.", *(f"best {t}" for t in self.traversals),
+                   "lower bound", "chosen", "/ bound", "peak"]
         for column in columns:
-            table.add_column(column, justify="left" if column in ("layer", "tile", "order",
+            table.add_column(column, justify="left" if column in ("group", "tile", "order",
                                                                   "trav.") else "right")
         for g in self.groups:
             s = g.schedule
@@ -90,48 +103,142 @@ class Plan:
                           ",".join(f"{d}{t}" for d, t in s.tile.items()) or "-",
                           ",".join(s.order) or "-", s.traversal,
                           *(f"{g.search.results[t].total:,}" for t in self.traversals),
-                          f"{g.bound.compulsory:,}", f"{g.bound.value:,}", f"{g.total:,}",
-                          f"{g.total / g.bound.value:.3f}")
-        bound = sum(g.bound.value for g in self.groups)
+                          f"{g.lower_bound:,}", f"{g.total:,}",
+                          f"{g.total / g.lower_bound:.3f}", f"{g.traffic.peak:,}")
+        bound = sum(g.lower_bound for g in self.groups)
         table.add_section()
         table.add_row("total", "", "", "",
                       *(f"{sum(g.search.results[t].total for g in self.groups):,}"
                         for t in self.traversals),
-                      f"{self.compulsory_unfused:,}", f"{bound:,}", f"{self.total:,}",
-                      f"{self.total / bound:.3f}")
+                      f"{bound:,}", f"{self.total:,}", f"{self.total / bound:.3f}", "")
         return table
 
     def summary(self) -> str:
         return (f"{self.network}: {self.total:,} DRAM entries at a {self.buffer:,}-entry "
-                f"buffer; compulsory (unfused) {self.compulsory_unfused:,}; floor "
-                f"{self.floor:,} (x{self.total / self.floor:.2f}); searched in "
+                f"buffer ({len(self.groups)} groups); compulsory without fusion "
+                f"{self.compulsory_unfused:,} (x{self.total / self.compulsory_unfused:.3f}); "
+                f"floor {self.floor:,} (x{self.total / self.floor:.3f}); searched in "
                 f"{self.seconds:.1f} s")
 
 
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
-                     traversals=SEARCHABLE, progress: bool | None = None) -> Plan:
-    """Every layer's optimal schedule under ``buffer`` (fused groups: DESIGN section 5)."""
+                     traversals=SEARCHABLE, progress: bool | None = None,
+                     max_group: int = 8) -> Plan:
+    """Partition the layers into groups, each with its optimal schedule, minimising the
+    network's total traffic under ``buffer``.
+
+    Groups are runs of consecutive layers in topological order in which every layer but the
+    last feeds a later one; without fusion every layer is its own group. The best partition
+    is a shortest path over cut points, ``best[j+1] = min_i best[i] + cost(i..j)``, each
+    cost an exact optimal group schedule, runs of up to ``max_group`` layers. A run is only
+    searched if ``best[i]`` plus its compulsory traffic (every element it moves to or from
+    DRAM, once: an exact lower bound of its cost, cheap to count) can beat ``best[j+1]``.
+    """
     start = time.perf_counter()
     buffer = checked_buffer(buffer)
-    if fusion:
-        raise PolyscanError("fusion=True is not available yet: pass fusion=False")
-    groups = []
-    searched: dict = {}  # layers of one shape share their search
+    longest = max_group if fusion else 1
+    layers = net.layers
+    best = [0] + [None] * len(layers)  # best[j]: least traffic of the first j layers
+    chosen: list[Group | None] = [None] * (len(layers) + 1)
+    searched: dict = {}  # runs of one shape share their search
+    evaluated = 0
     with _progress(progress) as bar:
-        task = bar.add_task(f"optimizing {net.name}", total=len(net.layers))
-        for layer in net.layers:
-            bar.update(task, description=f"{net.name}: {layer.name}")
-            if layer.shape_key not in searched:
-                searched[layer.shape_key] = search_layer(layer, buffer, traversals)
-            found = searched[layer.shape_key]
-            schedule = Schedule(layer, found.schedule.tile, found.schedule.order,
-                                found.schedule.traversal)
-            groups.append(Group((layer.name,), schedule, found.best.traffic, found,
-                                lower_bound(layer, buffer)))
+        task = bar.add_task(f"optimizing {net.name}", total=len(layers))
+        for last in range(len(layers)):
+            bar.update(task, description=f"{net.name}: groups ending at {layers[last].name}")
+            for first in range(last, max(-1, last - longest), -1):
+                run = _Run(net, layers[first:last + 1])
+                if not run.fusable:
+                    break  # its first layer feeds no later one: no longer run works either
+                if best[first] is None or (best[last + 1] is not None and
+                                           best[first] + run.compulsory >= best[last + 1]):
+                    continue
+                group = run.search(buffer, traversals, searched)
+                evaluated += 1
+                if group is not None and (best[last + 1] is None or
+                                          best[first] + group.total < best[last + 1]):
+                    best[last + 1], chosen[last + 1] = best[first] + group.total, group
             bar.advance(task)
-    compulsory = sum(g.bound.compulsory for g in groups)
-    return Plan(net.name, buffer, tuple(dict.fromkeys(traversals)), fusion, groups, compulsory,
-                floor(net), time.perf_counter() - start)
+    if best[-1] is None:
+        _too_small(net, buffer)
+    groups, end = [], len(layers)
+    while end:
+        groups.append(chosen[end])
+        end -= len(chosen[end].layers)
+    compulsory = sum(lower_bound(layer, buffer).compulsory for layer in layers)
+    return Plan(net.name, buffer, tuple(dict.fromkeys(traversals)), fusion, groups[::-1],
+                compulsory, floor(net), time.perf_counter() - start, evaluated)
+
+
+def _too_small(net: Network, buffer: int):
+    """Raise for the layer that needs the largest buffer on its own."""
+    needs = {}
+    for layer in net.layers:
+        try:
+            search_nest(layer.nest, functools.partial(Schedule, layer), layer.name, buffer,
+                        ("lex",))
+        except BufferTooSmallError as error:
+            needs[layer.name] = error.smallest
+    name = max(needs, key=needs.get)
+    raise BufferTooSmallError(f"network {net.name!r} (layer {name!r} alone)", buffer,
+                              needs[name])
+
+
+class _Run:
+    """Consecutive layers of a network, as one layer or a fused group."""
+
+    def __init__(self, net: Network, layers):
+        self.layers = layers
+        inside = {layer.name for layer in layers}
+        if len(layers) == 1:
+            self.fusable = True
+            self.make = functools.partial(Schedule, layers[0])
+            self.nest, self.label = layers[0].nest, f"layer {layers[0].name!r}"
+            return
+        self.fusable = any(v in inside for _, v in net.graph.out_edges(layers[0].name))
+        if not self.fusable:
+            return
+        inputs = {f"{v}.{net.graph.edges[u, v]['tensor']}": u
+                  for layer in layers for u, v in net.graph.in_edges(layer.name) if u in inside}
+        exported = [layer.name for layer in layers[:-1]
+                    if any(v not in inside for _, v in net.graph.out_edges(layer.name))]
+        group = FusedGroup(layers, inputs, exported)
+        self.make = functools.partial(FusedSchedule, group)
+        self.nest, self.label = group.nest, f"fused group {group.name!r}"
+
+    @functools.cached_property
+    def compulsory(self) -> int:
+        """Elements moved to or from DRAM at least once by any schedule of the run."""
+        return sum(int(o.relation.range().intersect(o.space).count_val().to_python())
+                   for o in self.nest.operands.values()
+                   if o.kind in (READ, ACCUMULATE, EXPORTED))
+
+    def search(self, buffer, traversals, searched) -> Group | None:
+        """The run's optimal schedule as a group, None if nothing fits the buffer."""
+        key = self.nest.shape_key
+        if key not in searched:
+            try:
+                searched[key] = (search_nest(self.nest, self.make, self.label, buffer,
+                                             traversals), tuple(self.nest.operands))
+            except BufferTooSmallError:
+                searched[key] = None
+        if searched[key] is None:
+            return None
+        found, keys = searched[key]
+        best = found.schedule
+        schedule = self.make(best.tile, best.order, best.traversal)
+        bound = lower_bound(self.layers[0], buffer).value if len(self.layers) == 1 \
+            else self.compulsory
+        return Group(tuple(layer.name for layer in self.layers), schedule,
+                     _renamed(found.best.traffic, dict(zip(keys, self.nest.operands))), found,
+                     bound)
+
+
+def _renamed(counted: Traffic, keys: dict[str, str]) -> Traffic:
+    """Traffic of a run of equal shape, under this run's operand keys."""
+    return Traffic({keys[k]: v for k, v in counted.reads.items()},
+                   {keys[k]: v for k, v in counted.writes.items()}, counted.peak, counted.tiles,
+                   {keys[k]: v for k, v in counted.recomputed.items()})
 
 
 def floor(net: Network) -> int:

@@ -60,8 +60,13 @@ def simulate_fused(layers: list[Layer], inputs: dict[str, str], exported: tuple[
             if j != len(layers) - 1:
                 needed = set()
                 for key, producer in inputs.items():
-                    if producer == layer.name:
-                        needed |= footprints[key][t]
+                    if producer == layer.name:  # same elements, row-major (a flatten)
+                        consumer, _, tensor = key.partition(".")
+                        shape = next(x for x in layers if x.name == consumer).tensors[
+                            tensor].shape
+                        needed |= {tuple(np.unravel_index(np.ravel_multi_index(e, shape),
+                                                          layer.output.shape))
+                                   for e in footprints[key][t]}
                 iterations[layer.name] = {i for e in needed for i in writers[layer.name][e]}
                 key = f"{layer.name}.{layer.output.name}"
                 kinds[key] = "exported" if layer.name in exported else "onchip"

@@ -78,7 +78,7 @@ def test_sizes(text, entries):
 @pytest.mark.parametrize("argv, message", [
     (["optimize", "mobilenet_v2", "--buffer", "0", "--no-fusion"], "positive whole number"),
     (["optimize", "mobilenet_v2", "--buffer", "64Q", "--no-fusion"], "positive whole number"),
-    (["optimize", "mobilenet_v2", "--buffer", "1", "--no-fusion"], "is too small for layer"),
+    (["optimize", "mobilenet_v2", "--buffer", "1", "--no-fusion"], "is too small for network"),
     (["optimize", "nonet", "--buffer", "64K", "--no-fusion"], "unknown model 'nonet'"),
     (["compare-orders", "mobilenet_v2", "--layer", "zz", "--buffer", "64K"], "no layer 'zz'"),
 ])

@@ -100,3 +100,20 @@ def test_bad_groups_are_rejected(inputs, exported, message):
 def test_shapes_must_agree():
     with pytest.raises(FusionError, match="produces"):
         FusedSchedule([ps.pointwise(4, 8, 6, 6, name="a"), ps.depthwise(6, 6, 6, name="b")])
+
+
+@settings(max_examples=examples(30))
+@given(st.integers(1, 6), st.integers(1, 4), st.integers(1, 5), st.data())
+def test_a_pool_fused_into_a_gemm_through_a_flatten(channels, size, features, data):
+    """The pool's (c, 1, 1) output is the gemm's (c,) input, matched in row-major order."""
+    pool = ps.pool(channels, size, size, kernel=size, stride=1, name="pool")
+    gemm = ps.fully_connected(channels, features, name="fc")
+    tile = {d: data.draw(st.integers(1, gemm.extents[d])) for d in gemm.dims
+            if data.draw(st.booleans())}
+    order = tuple(data.draw(st.permutations(list(tile))))
+    traversal = data.draw(st.sampled_from(["lex", "scan"]))
+    schedule = FusedSchedule([pool, gemm], tile=tile, order=order, traversal=traversal)
+    sequence = (lex_sequence if traversal == "lex" else scan_sequence)(schedule.grid)
+    simulated = simulate_fused([pool, gemm], schedule.group.inputs, (), schedule.tile,
+                               schedule.order, sequence)
+    assert ps.traffic(schedule) == simulated

@@ -21,6 +21,7 @@ every count is the product of the components' counts.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass, field
 
@@ -102,19 +103,28 @@ def nest_footprints(nest: Nest) -> dict[str, TensorFootprint]:
 def clear_cache():
     """Forget every closed form (benchmarks use it to time building them)."""
     _COMPONENTS.clear()
+    _OPERANDS.clear()
     _NESTS.clear()
 
 
+_OPERANDS: dict[tuple[str, ...], tuple[Component, ...]] = {}
+
+
 def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
-    components = []
-    for loop_dims, tensor_dims in relation_components(nest, operand):
-        image = _component_footprint(nest, operand, tensor_dims, loop_dims)
-        extents = tuple(nest.extents[d] for d in loop_dims)
-        key = (image.to_str(), extents)  # equal shapes (other layers) share closed forms
-        if key not in _COMPONENTS:
-            _COMPONENTS[key] = Component(loop_dims, extents, image)
-        components.append(_COMPONENTS[key])
-    return TensorFootprint(operand.key, tuple(components))
+    """The operand's components with their closed forms; shared by every nest in which the
+    same relation appears (the runs of a network that end at one layer share most)."""
+    key = (nest.domain.to_str(), operand.relation.to_str(), operand.space.to_str())
+    if key not in _OPERANDS:
+        components = []
+        for loop_dims, tensor_dims in relation_components(nest, operand):
+            image = _component_footprint(nest, operand, tensor_dims, loop_dims)
+            extents = tuple(nest.extents[d] for d in loop_dims)
+            shape = (image.to_str(), extents)  # equal shapes (other layers) share forms
+            if shape not in _COMPONENTS:
+                _COMPONENTS[shape] = Component(loop_dims, extents, image)
+            components.append(_COMPONENTS[shape])
+        _OPERANDS[key] = tuple(components)
+    return TensorFootprint(operand.key, _OPERANDS[key])
 
 
 def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
@@ -124,46 +134,114 @@ def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, .
 
     Two indices are in one group when they depend on a common loop dim; an index that
     depends on no loop dim is a group of its own. An access function's dependences are read
-    off its affine pieces; a general relation (a fused group's) is tested dim by dim, and if
-    it is not the product of its groups after all, it is one group.
+    off its affine pieces. A general relation (a fused group's) is tested dim by dim, and
+    its domain, the iterations that touch the operand at all, must factor the same way:
+    groups whose dims the domain couples are merged (a fused input's rows depend on the
+    sink's ``y`` and ``r``, and only some of their pairs need any input at all), and dims
+    that only the domain constrains form groups with no indices.
     """
     relation = operand.relation.intersect_range(operand.space)
     outputs = relation.dim(isl.dim_type.out)
-    uses = [_dependences(nest, operand, relation, j) for j in range(outputs)]
-    groups: list[tuple[set[str], set[int]]] = []
-    for j, dims in enumerate(uses):
-        dims, indices = set(dims), {j}
-        for group in [g for g in groups if g[0] & dims]:
-            groups.remove(group)
-            dims |= group[0]
-            indices |= group[1]
-        groups.append((dims, indices))
-    if len(groups) > 1 and not relation.is_single_valued() \
-            and not _is_product(relation, [g[1] for g in groups]):
-        groups = [(set(nest.dims), set(range(outputs)))]
+    # an access function defined on the whole nest: its dependences are its expressions'
+    function = operand.relation.is_single_valued() and \
+        operand.relation.domain().is_equal(nest.domain)
+    uses = [_dependences(nest, operand, relation, j, function) for j in range(outputs)]
+    groups = _merge([(dims, {j}) for j, dims in enumerate(uses)])
+    if not function:
+        # dims only the domain constrains form groups without indices: a tile touches the
+        # operand at all only if it meets the domain there (a count of 1 or 0)
+        covered = set().union(*(g[0] for g in groups))
+        groups += [({d}, set()) for d in nest.dims if d not in covered]
+        domain = relation.domain()
+        groups = _merge_coupled(nest, domain, groups)
+        groups = [g for g in groups if g[1] or
+                  not _cylinder(nest, domain, g[0]).is_equal(nest.domain)]
+        if len(groups) > 1 and not _is_product(relation, [g[1] for g in groups]):
+            groups = [(set(nest.dims), set(range(outputs)))]
     return [(tuple(d for d in nest.dims if d in dims), tuple(sorted(indices)))
             for dims, indices in groups]
 
 
-def _dependences(nest: Nest, operand: Operand, relation: isl.Map, j: int) -> set[str]:
+def _merge(groups):
+    """Join groups (loop dims, indices) that share a loop dim."""
+    merged: list[tuple[set[str], set[int]]] = []
+    for dims, indices in groups:
+        dims, indices = set(dims), set(indices)
+        for group in [g for g in merged if g[0] & dims]:
+            merged.remove(group)
+            dims |= group[0]
+            indices |= group[1]
+        merged.append((dims, indices))
+    return merged
+
+
+def _merge_coupled(nest: Nest, domain: isl.Set, groups):
+    """Merge groups until ``domain`` is the product of its projections on their dims."""
+    if domain.is_equal(nest.domain):
+        return groups
+    cylinders = {}
+
+    def cylinder(dims):
+        key = frozenset(dims)
+        if key not in cylinders:
+            cylinders[key] = _cylinder(nest, domain, dims)
+        return cylinders[key]
+
+    while True:
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                together = cylinder(groups[a][0] | groups[b][0])
+                apart = cylinder(groups[a][0]).intersect(cylinder(groups[b][0]))
+                if not together.is_equal(apart):
+                    first, second = groups[a], groups[b]
+                    groups = [g for g in groups if g is not first and g is not second]
+                    groups.append((first[0] | second[0], first[1] | second[1]))
+                    break
+            else:
+                continue
+            break
+        else:
+            return groups
+
+
+def _cylinder(nest: Nest, domain: isl.Set, dims: set[str]) -> isl.Set:
+    """Iterations whose coordinates in ``dims`` are those of some point of ``domain``."""
+    return domain.apply(_free(nest, {d for d in nest.dims if d not in dims}))
+
+
+def _dependences(nest: Nest, operand: Operand, relation: isl.Map, j: int,
+                 function: bool) -> set[str]:
     """The loop dims that index ``j`` of the relation's elements depends on."""
-    if operand.relation.is_single_valued():  # an access function: read its expressions
+    if function:
         function = isl.PwMultiAff.from_map(operand.relation.gist_domain(nest.domain))
         index = function.get_pw_aff(j)
         return {d for i, d in enumerate(nest.dims)
                 if index.involves_dims(isl.dim_type.in_, i, 1)}
+    if relation.is_single_valued():  # one expression on a smaller domain: read it off
+        pieces = [aff for _, aff in isl.PwMultiAff.from_map(relation).get_pw_aff(j)
+                  .get_pieces()]
+        if pieces and all(aff.plain_is_equal(pieces[0]) for aff in pieces[1:]):
+            return {d for i, d in enumerate(nest.dims)
+                    if pieces[0].involves_dims(isl.dim_type.in_, i, 1)}
     single = _keep_outputs(relation, {j})
-    return {d for i, d in enumerate(nest.dims)
-            if not single.apply_domain(_free(nest, i)).is_equal(single)}
+    touching = single.domain()
+    return {d for d in nest.dims
+            if not single.apply_domain(_free(nest, {d})).intersect_domain(touching)
+            .is_equal(single)}
 
 
-def _free(nest: Nest, i: int) -> isl.Map:
-    """Loop iterations to every iteration that differs from them in dim ``i`` only."""
-    name = nest.domain.get_tuple_name()
-    moved = [f"{d}_" if k == i else d for k, d in enumerate(nest.dims)]
-    return isl.Map("{ %s[%s] -> %s[%s] }" % (name, ", ".join(nest.dims), name,
-                                            ", ".join(moved))) \
-        .intersect_domain(nest.domain).intersect_range(nest.domain)
+def _free(nest: Nest, dims: set[str]) -> isl.Map:
+    """Loop iterations to every iteration that differs from them in ``dims`` only."""
+    return _free_map(nest.domain.to_str(), nest.dims, tuple(d for d in nest.dims if d in dims))
+
+
+@functools.lru_cache(maxsize=1024)
+def _free_map(domain: str, dims: tuple[str, ...], free: tuple[str, ...]) -> isl.Map:
+    box = isl.Set(domain)
+    name = box.get_tuple_name()
+    moved = [f"{d}_" if d in free else d for d in dims]
+    return isl.Map("{ %s[%s] -> %s[%s] }" % (name, ", ".join(dims), name, ", ".join(moved))) \
+        .intersect_domain(box).intersect_range(box)
 
 
 def _is_product(relation: isl.Map, groups: list[set[int]]) -> bool:

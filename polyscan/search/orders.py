@@ -86,6 +86,8 @@ class Batch:
                     if x != tensor:
                         continue
                     weight = 1
+                elif weight == 0:
+                    continue  # on-chip data: its reuse moves nothing
                 if all(live[x] for _, live in factors):
                     product = factors[0][0][x] * weight
                     for values, _ in factors[1:]:

@@ -47,6 +47,7 @@ class Cluster:
     dims: tuple[str, ...]
     extents: tuple[int, ...]
     components: list[list[Component]]  # per operand (nest order), its components here
+    moves_data: tuple[bool, ...]  # per operand: does it cross the DRAM boundary?
     tiles: np.ndarray = field(init=False)  # (combos, dims) tile sizes
     grid: np.ndarray = field(init=False)  # (combos, dims) tiles per dim
     S: np.ndarray = field(init=False)  # (tensors, combos)
@@ -60,9 +61,9 @@ class Cluster:
         self.grid = -(-np.array(self.extents, dtype=np.int64) // self.tiles)
         every = [(0, self.grid[:, i]) for i in range(len(self.dims))]
         combo, positions = _product_rows(self.combos, every)
-        self.S = self._sums(combo, positions, (0,) * len(self.dims))
-        self.peak_vectors = self._pareto(combo, self._products(combo, positions,
-                                                               (0,) * len(self.dims)))
+        sizes = self._products(combo, positions, (0,) * len(self.dims), everything=True)
+        self.S = self._sums(combo, sizes)
+        self.peak_vectors = self._pareto(combo, sizes)
 
     @property
     def combos(self) -> int:
@@ -81,7 +82,8 @@ class Cluster:
                 else:
                     ranges.append((n - 1, 1)), moves.append(RESET)
             combo, positions = _product_rows(self.combos, ranges)
-            self._lex[roles] = self._sums(combo, positions, tuple(moves))
+            self._lex[roles] = self._sums(combo, self._products(combo, positions,
+                                                                tuple(moves)))
         return self._lex[roles]
 
     def scan(self, roles: tuple[str, ...], parity: int, inner_last: tuple[bool, ...]) -> np.ndarray:
@@ -102,16 +104,23 @@ class Cluster:
                 else:
                     ranges.append((n - 1 if next(flags) else 0, 1)), moves.append(0)
             combo, positions = _product_rows(self.combos, ranges)
-            self._scan[key] = self._sums(combo, positions, tuple(moves))
+            self._scan[key] = self._sums(combo, self._products(combo, positions,
+                                                               tuple(moves)))
         return self._scan[key]
 
     # --- evaluation ---------------------------------------------------------------------
 
-    def _products(self, combo: np.ndarray, positions: np.ndarray, moves: tuple) -> np.ndarray:
-        """``(tensors, rows)``: each tensor's in-cluster overlap product at each row."""
+    def _products(self, combo: np.ndarray, positions: np.ndarray, moves: tuple,
+                  everything: bool = False) -> np.ndarray:
+        """``(operands, rows)``: each operand's in-cluster overlap product at each row; only
+        for operands that move data unless ``everything`` (the rest is 0: reuse of on-chip
+        data costs nothing either way)."""
         origins = positions * self.tiles[combo]
         values = np.ones((len(self.components), len(combo)), dtype=np.int64)
         for t, components in enumerate(self.components):
+            if not (everything or self.moves_data[t]):
+                values[t] = 0
+                continue
             for component in components:
                 index = [self.dims.index(d) for d in component.dims]
                 pattern = tuple(moves[i] for i in index)
@@ -121,8 +130,7 @@ class Cluster:
                 values[t] *= form(columns)
         return values
 
-    def _sums(self, combo, positions, moves) -> np.ndarray:
-        values = self._products(combo, positions, moves)
+    def _sums(self, combo, values) -> np.ndarray:
         sums = np.zeros((len(self.components), self.combos), dtype=np.int64)
         for t in range(len(self.components)):
             np.add.at(sums[t], combo, values[t])
@@ -214,7 +222,8 @@ def nest_tables(nest: Nest) -> NestTables:
         per_operand = [[c for c in footprints[k].components
                         if (c.dims and set(c.dims) <= group) or (not c.dims and index == 0)]
                        for k in keys]
-        clusters.append(Cluster(dims, tuple(nest.extents[d] for d in dims), per_operand))
+        clusters.append(Cluster(dims, tuple(nest.extents[d] for d in dims), per_operand,
+                                tuple(nest.operands[k].dram_weight > 0 for k in keys)))
     touched = np.array([math.prod(  # the footprint of one tile covering the whole nest
         int(c.size(np.array([[0] * len(c.dims) + [nest.extents[d] for d in c.dims]]))[0])
         for c in footprints[k].components) for k in keys], dtype=np.int64)
