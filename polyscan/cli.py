@@ -18,10 +18,13 @@ from rich.table import Table
 
 from . import zoo
 from .errors import PolyscanError
+from .onnx_import import load_onnx
 from .plan import optimize_network
 from .schedule import Schedule
 from .search.compare import compare_orders
 from .traffic import traffic
+
+MODEL_HELP = f"an .onnx file or a built-in network ({', '.join(zoo.NETWORKS)})"
 
 
 class UsageError(PolyscanError):
@@ -43,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     optimize = commands.add_parser("optimize", help="optimal schedules of a whole network")
-    optimize.add_argument("model", help=f"built-in network ({', '.join(zoo.NETWORKS)})")
+    optimize.add_argument("model", help=MODEL_HELP)
     optimize.add_argument("--buffer", required=True, help="on-chip buffer in entries: "
                           "65536, 64K, 1M")
     optimize.add_argument("--no-fusion", action="store_true", help="schedule layers alone")
@@ -55,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare-orders",
                                   help="best schedule of each traversal for one layer")
-    compare.add_argument("model", help=f"built-in network ({', '.join(zoo.NETWORKS)})")
+    compare.add_argument("model", help=MODEL_HELP)
     compare.add_argument("--layer", required=True, help="layer name")
     compare.add_argument("--buffer", required=True, help="on-chip buffer in entries")
     compare.add_argument("--lex-rows", type=int, default=12,
@@ -64,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_run_compare)
 
     count = commands.add_parser("traffic", help="exact DRAM traffic of one schedule per layer")
-    count.add_argument("model", help=f"built-in network ({', '.join(zoo.NETWORKS)})")
+    count.add_argument("model", help=MODEL_HELP)
     count.add_argument("--layers", help="comma-separated layer names (default: all)")
     count.add_argument("--tile", default="", help="tile sizes, e.g. y=8,x=8,k=32; for each "
                        "layer, a dim it lacks is skipped and a size beyond its extent means "
@@ -163,8 +166,12 @@ def _print_traffic_table(network: str, rows):
 
 
 def _network(model: str):
+    """A built-in network by name, or an ONNX file by path."""
+    if model.endswith(".onnx") or Path(model).is_file():
+        return load_onnx(model)
     if model not in zoo.NETWORKS:
-        raise UsageError(f"unknown model {model!r} (built-in: {', '.join(zoo.NETWORKS)})")
+        raise UsageError(f"unknown model {model!r} (an .onnx file or a built-in network: "
+                         f"{', '.join(zoo.NETWORKS)})")
     return zoo.NETWORKS[model]()
 
 

@@ -16,6 +16,19 @@ def conv2d(in_channels, out_channels, height, width, kernel=3, stride=1, padding
         **_window(kernel, stride, padding), **_pair("dilation", dilation, "DILH", "DILW"))
 
 
+def grouped_conv2d(in_channels, out_channels, height, width, groups, kernel=3, stride=1,
+                   padding=1, dilation=1, name=None) -> Layer:
+    """A convolution in ``groups`` groups, each reading its share of the input channels
+    (ONNX Conv with 1 < group < channels)."""
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise LayerShapeError(f"{groups} groups must divide both {in_channels} input and "
+                              f"{out_channels} output channels")
+    return load_kernel("grouped_conv2d").layer(
+        name, G=groups, KG=out_channels // groups, CG=in_channels // groups, IH=height,
+        IW=width, **_window(kernel, stride, padding),
+        **_pair("dilation", dilation, "DILH", "DILW"))
+
+
 def depthwise(channels, height, width, kernel=3, stride=1, padding=1, dilation=1,
               name=None) -> Layer:
     """A depthwise convolution ``O[c,y,x] += W[c,r,s] * I[c, sy*y+r-pt, sx*x+s-pl]``."""
@@ -39,6 +52,12 @@ def pool(channels, height, width, kernel=2, stride=2, padding=0, name=None) -> L
     """A max/average pool (no weights); ``kernel=(height, width)`` makes a global pool."""
     return load_kernel("pool").layer(name, C=channels, IH=height, IW=width,
                                      **_window(kernel, stride, padding))
+
+
+def scale(channels, height, width, name=None) -> Layer:
+    """A channel scale ``O[c,y,x] = I[c,y,x] * S[c]``: the excitation of squeeze-and-excitation,
+    with ``S`` read from the layer that computes it."""
+    return load_kernel("scale").layer(name, C=channels, IH=height, IW=width)
 
 
 def _window(kernel, stride, padding) -> dict[str, int]:

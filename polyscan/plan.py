@@ -60,10 +60,13 @@ class Plan:
         return sum(g.total for g in self.groups)
 
     def dram_tensors(self) -> list[str]:
-        """The ``"<layer>.<tensor>"`` keys that move to or from DRAM."""
-        return [key for g in self.groups for key in dict.fromkeys(
-            [*g.traffic.reads, *g.traffic.writes])
-                if g.traffic.reads.get(key, 0) or g.traffic.writes.get(key, 0)]
+        """The ``"<layer>.<tensor>"`` of every tensor that moves to or from DRAM."""
+        moving = []
+        for g in self.groups:
+            for key in dict.fromkeys([*g.traffic.reads, *g.traffic.writes]):
+                if g.traffic.reads.get(key, 0) or g.traffic.writes.get(key, 0):
+                    moving.append(key if len(g.layers) > 1 else f"{g.layers[0]}.{key}")
+        return moving
 
     def rows(self) -> list[dict]:
         """One row per group: the schedule, its traffic, the per-traversal optima, bound."""

@@ -52,12 +52,28 @@ def pool_layers(draw):
     return ps.pool(draw(st.integers(1, 3)), height, width, name="pool", **window)
 
 
+@st.composite
+def grouped_layers(draw):
+    window, height, width = draw(_window(max_size=6))
+    groups = draw(st.integers(1, 3))
+    return ps.grouped_conv2d(groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2)),
+                             height, width, groups, name="grouped", **window)
+
+
+@st.composite
+def scale_layers(draw):
+    return ps.scale(draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 6)),
+                    name="scale")
+
+
 LAYERS = {
     "conv2d": conv2d_layers(),
     "depthwise": depthwise_layers(),
     "pointwise": pointwise_layers(),
     "fully_connected": fully_connected_layers(),
     "pool": pool_layers(),
+    "grouped_conv2d": grouped_layers(),
+    "scale": scale_layers(),
 }
 
 

@@ -1,0 +1,92 @@
+"""The network optimizer with fusion: optimal group schedules (checked by exhaustive
+simulation on a tiny group), the best partition (checked against every partition), and
+totals that equal the groups' exact traffic."""
+
+import functools
+import itertools
+import math
+
+import pytest
+
+import polyscan as ps
+from polyscan.fusion import FusedGroup, FusedSchedule
+from polyscan.network import NetworkBuilder
+from polyscan.plan import _Run
+from polyscan.search.optimizer import search_nest
+from polyscan.testing import lex_sequence, scan_sequence, simulate_fused
+
+
+def tiny_network():
+    """conv -> inverted residual block (with a residual) -> pointwise, on 8x8 images."""
+    net = NetworkBuilder("tiny")
+    stem = net.add(ps.conv2d(2, 4, 8, 8, kernel=3, stride=1, padding=1, name="stem"))
+    expand = net.add(ps.pointwise(4, 8, 8, 8, name="expand"), stem)
+    dw = net.add(ps.depthwise(8, 8, 8, kernel=3, padding=1, name="dw"), expand)
+    project = net.add(ps.pointwise(8, 4, 8, 8, name="project"), dw, residual=stem)
+    net.add(ps.pointwise(4, 6, 8, 8, name="head"), project)
+    return net.build()
+
+
+@pytest.fixture(scope="module")
+def net():
+    return tiny_network()
+
+
+def _run_cost(net, first, last, buffer):
+    group = _Run(net, net.layers[first:last + 1]).search(buffer, ("lex", "scan"), {})
+    return None if group is None else group.total
+
+
+@pytest.mark.parametrize("buffer", [300, 700, 4000])
+def test_the_partition_is_the_best_of_all_partitions(net, buffer):
+    plan = ps.optimize_network(net, buffer, fusion=True)
+    n = len(net.layers)
+    best = None
+    for cuts in itertools.product([False, True], repeat=n - 1):
+        bounds = [0] + [i + 1 for i, cut in enumerate(cuts) if cut] + [n]
+        costs = [_run_cost(net, a, b - 1, buffer) for a, b in zip(bounds, bounds[1:])]
+        if None not in costs and (best is None or sum(costs) < best):
+            best = sum(costs)
+    assert plan.total == best
+    assert [name for g in plan.groups for name in g.layers] == [x.name for x in net.layers]
+    for group in plan.groups:
+        counted = ps.traffic(group.schedule)
+        assert (counted.reads, counted.writes, counted.peak) == \
+            (group.traffic.reads, group.traffic.writes, group.traffic.peak)
+        assert counted.peak <= buffer
+    assert plan.total == sum(ps.traffic(g.schedule).total for g in plan.groups)
+    assert plan.total <= ps.optimize_network(net, buffer, fusion=False).total
+
+
+def test_a_fused_group_schedule_is_optimal_by_exhaustive_simulation():
+    layers = [ps.pointwise(2, 3, 3, 3, name="expand"), ps.depthwise(3, 3, 3, name="dw"),
+              ps.pointwise(3, 2, 3, 3, name="project")]
+    group = FusedGroup(layers)
+    sink = layers[-1]
+    buffer = 60
+    best = None
+    sizes = [sorted({math.ceil(sink.extents[d] / n) for n in range(1, sink.extents[d] + 1)})
+             for d in sink.dims]
+    for combination in itertools.product(*sizes):
+        tile = {d: t for d, t in zip(sink.dims, combination) if t < sink.extents[d]}
+        for order in itertools.permutations(tile):
+            grid = tuple(math.ceil(sink.extents[d] / tile[d]) for d in order)
+            for sequence in (lex_sequence(grid), scan_sequence(grid)):
+                result = simulate_fused(layers, group.inputs, (), tile, order, sequence)
+                key = (result.total, result.tiles, result.peak)
+                if result.peak <= buffer and (best is None or key < best):
+                    best = key
+    found = search_nest(group.nest, functools.partial(FusedSchedule, group), group.name,
+                        buffer).best
+    assert (found.total, found.tiles, found.peak) == best
+
+
+def test_tensors_in_dram(net):
+    """Weights and group outputs move; what a fused group keeps on chip does not."""
+    plan = ps.optimize_network(net, 700, fusion=True)
+    moving = set(plan.dram_tensors())
+    for group in plan.groups:
+        assert {f"{name}.W" for name in group.layers} <= moving
+        assert f"{group.layers[-1]}.O" in moving
+        for name in group.layers[:-1]:
+            assert (f"{name}.O" in moving) == (name in group.schedule.group.exported)
