@@ -90,3 +90,21 @@ def test_tensors_in_dram(net):
         assert f"{group.layers[-1]}.O" in moving
         for name in group.layers[:-1]:
             assert (f"{name}.O" in moving) == (name in group.schedule.group.exported)
+
+
+def test_groups_of_equal_shape_share_tables_under_their_own_names():
+    """The second of two equal-shape groups reuses the first's tables, under its own keys."""
+    def block(i):
+        return FusedGroup([ps.pointwise(4, 8, 6, 6, name=f"e{i}"),
+                           ps.depthwise(8, 6, 6, name=f"d{i}"),
+                           ps.pointwise(8, 4, 6, 6, name=f"p{i}")])
+
+    first, second = block(1), block(2)
+    assert first.nest.shape_key == second.nest.shape_key
+    for group in (first, second):
+        found = search_nest(group.nest, functools.partial(FusedSchedule, group), group.name,
+                            300).best
+        counted = ps.traffic(found.schedule)
+        assert (counted.reads, counted.writes) == (found.traffic.reads, found.traffic.writes)
+        assert all(key.endswith(("1.I", "1.W", "1.O")) == (group is first)
+                   for key in counted.reads)

@@ -241,7 +241,8 @@ def tables_for(nest: Nest) -> NestTables:
         key = nest.shape_key
         if key not in _TABLES_BY_SHAPE:
             _TABLES_BY_SHAPE[key] = nest_tables(nest)
-        shared = _TABLES_BY_SHAPE[key]
-        _TABLES[nest] = NestTables(nest, shared.keys, shared.weights, shared.touched,
+        shared = _TABLES_BY_SHAPE[key]  # operands correspond by position
+        keys = tuple(k for k, o in nest.operands.items() if o.in_buffer)
+        _TABLES[nest] = NestTables(nest, keys, shared.weights, shared.touched,
                                    shared.clusters)
     return _TABLES[nest]
