@@ -102,7 +102,9 @@ class Plan:
                                                                   "trav.") else "right")
         for g in self.groups:
             s = g.schedule
-            table.add_row("+".join(g.layers),
+            name = g.layers[0] if len(g.layers) == 1 else \
+                f"{g.layers[0]} .. {g.layers[-1]} ({len(g.layers)})"
+            table.add_row(name,
                           ",".join(f"{d}{t}" for d, t in s.tile.items()) or "-",
                           ",".join(s.order) or "-", s.traversal,
                           *(f"{g.search.results[t].total:,}" for t in self.traversals),
