@@ -1,0 +1,127 @@
+"""DRAM device presets: organisation, timing (clock cycles) and currents (mA per device).
+
+Built-in presets live in ``polyscan/dram/presets/*.toml`` (each names its part and the file
+its numbers come from); ``load_preset(path)`` reads a user's file of the same form.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import PolyscanError
+
+TIMING = ("CL", "tRCD", "tRP", "tRAS", "tRC", "tRRD", "tFAW", "tRFC", "tREFI")
+CURRENTS = ("IDD0", "IDD2N", "IDD3N", "IDD4R", "IDD4W", "IDD5")
+
+
+class PresetError(PolyscanError):
+    """A DRAM preset is unknown or its file is malformed."""
+
+
+@dataclass(frozen=True)
+class PowerDomain:
+    VDD: float  # volts
+    IDD0: float  # mA: one bank activate-precharge
+    IDD2N: float  # precharge standby
+    IDD3N: float  # active standby
+    IDD4R: float  # burst read
+    IDD4W: float  # burst write
+    IDD5: float  # refresh
+
+
+@dataclass(frozen=True)
+class DramPreset:
+    name: str
+    part: str
+    source: str
+    tCK: float  # ns
+    bus_width: int  # bits
+    device_width: int  # bits per device
+    burst_length: int
+    banks: int
+    rows: int
+    columns: int
+    timing: dict[str, int]  # cycles
+    power: tuple[PowerDomain, ...]
+
+    @property
+    def devices(self) -> int:
+        return self.bus_width // self.device_width
+
+    @property
+    def burst_bytes(self) -> int:
+        return self.bus_width // 8 * self.burst_length
+
+    @property
+    def burst_cycles(self) -> int:
+        """Data bus cycles per burst (double data rate)."""
+        return self.burst_length // 2
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one row across the rank (a page)."""
+        return self.columns * self.device_width * self.devices // 8
+
+
+def builtin_presets() -> list[str]:
+    folder = importlib.resources.files("polyscan") / "dram" / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+@functools.cache
+def load_preset(name_or_path: str | Path) -> DramPreset:
+    """A built-in preset by name (``"ddr3-1600"``) or a preset file by path."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        if str(name_or_path) not in builtin_presets():
+            raise PresetError(f"unknown DRAM preset {name_or_path!r} (built-in: "
+                              f"{', '.join(builtin_presets())}, or a .toml file)")
+        path = Path(str(importlib.resources.files("polyscan") / "dram" / "presets" /
+                        f"{name_or_path}.toml"))
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise PresetError(f"cannot read DRAM preset {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PresetError(f"DRAM preset {path} is not valid TOML: {error}") from None
+    return _checked(data, str(path))
+
+
+def _checked(data: dict, path: str) -> DramPreset:
+    def number(table, key, where, kind=float):
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or \
+                kind is int and value != int(value):
+            raise PresetError(f"{path}: {where}{key} must be a positive "
+                              f"{'integer' if kind is int else 'number'}, got {value!r}")
+        return kind(value)
+
+    fields = {key: number(data, key, "", int) for key in
+              ("bus_width", "device_width", "burst_length", "banks", "rows", "columns")}
+    timing = {key: number(data.get("timing", {}), key, "timing.", int) for key in TIMING}
+    domains = data.get("power")
+    if not isinstance(domains, list) or not domains:
+        raise PresetError(f"{path}: needs at least one [[power]] domain")
+    power = tuple(PowerDomain(VDD=number(d, "VDD", "power."),
+                              **{key: number(d, key, "power.") for key in CURRENTS})
+                  for d in domains)
+    preset = DramPreset(str(data.get("name", Path(path).stem)), str(data.get("part", "")),
+                        str(data.get("source", "")), number(data, "tCK", ""), **fields,
+                        timing=timing, power=power)
+    if preset.bus_width % preset.device_width or preset.bus_width % 8:
+        raise PresetError(f"{path}: bus_width must be a multiple of 8 and of device_width")
+    if timing["tRC"] < timing["tRAS"] + timing["tRP"]:
+        raise PresetError(f"{path}: tRC ({timing['tRC']}) must be at least tRAS + tRP")
+    for domain in power:
+        if domain.IDD0 < domain.IDD3N or min(domain.IDD4R, domain.IDD4W, domain.IDD5) < \
+                domain.IDD3N:
+            raise PresetError(f"{path}: IDD0, IDD4R, IDD4W and IDD5 must be at least IDD3N "
+                              f"(the active standby current they add to)")
+    if not math.log2(preset.burst_bytes).is_integer():
+        raise PresetError(f"{path}: a burst of {preset.burst_bytes} bytes is not a power of 2")
+    return preset
