@@ -26,6 +26,7 @@ import weakref
 from dataclasses import dataclass, field
 
 import islpy as isl
+import numpy as np
 
 from ..nest import Nest, Operand
 from .closed_form import ClosedForm
@@ -46,6 +47,7 @@ class Component:
     footprint: isl.Set
     size: ClosedForm = field(init=False)
     _overlaps: dict[tuple, ClosedForm] = field(default_factory=dict, init=False)
+    _points: dict[tuple, np.ndarray] = field(default_factory=dict, init=False)
 
     def __post_init__(self):
         self.size = self._count(self.footprint, ())
@@ -68,6 +70,23 @@ class Component:
             self._overlaps[moves] = self._count(self.footprint.intersect(moved), resets)
         return self._overlaps[moves]
 
+    def points(self, values: tuple[int, ...]) -> np.ndarray:
+        """The footprint's elements, ``(count, indices)``, for one tile: parameter values in
+        the order of ``params`` (cached: a traversal revisits few distinct tiles per
+        component)."""
+        if values not in self._points:
+            fixed = self.footprint
+            for name, value in zip(self.params, values):
+                fixed = fixed.fix_val(isl.dim_type.param,
+                                      fixed.find_dim_by_name(isl.dim_type.param, name), value)
+            found = []
+            fixed.foreach_point(lambda point: found.append(
+                [point.get_coordinate_val(isl.dim_type.set, i).to_python()
+                 for i in range(fixed.dim(isl.dim_type.set))]))
+            self._points[values] = np.array(sorted(found), dtype=np.int64).reshape(
+                len(found), fixed.dim(isl.dim_type.set))
+        return self._points[values]
+
     def _count(self, points: isl.Set, resets: tuple[str, ...]) -> ClosedForm:
         """``card(points)`` for the tiles that exist (origin inside the extent, size up to
         it; a dim that is reset starts from its last tile): fewer cases, faster counting."""
@@ -82,10 +101,12 @@ class Component:
 
 @dataclass(frozen=True)
 class TensorFootprint:
-    """The footprint of one operand, the product of its components' footprints."""
+    """The footprint of one operand, the product of its components' footprints;
+    ``positions[i]`` are the element indices component ``i`` spans."""
 
     tensor: str
     components: tuple[Component, ...]
+    positions: tuple[tuple[int, ...], ...]
 
 
 _COMPONENTS: dict[tuple[str, tuple[int, ...]], Component] = {}
@@ -107,7 +128,7 @@ def clear_cache():
     _NESTS.clear()
 
 
-_OPERANDS: dict[tuple[str, ...], tuple[Component, ...]] = {}
+_OPERANDS: dict[tuple[str, ...], tuple[tuple[Component, ...], tuple]] = {}
 
 
 def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
@@ -115,7 +136,7 @@ def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
     same relation appears (the runs of a network that end at one layer share most)."""
     key = (nest.domain.to_str(), operand.relation.to_str(), operand.space.to_str())
     if key not in _OPERANDS:
-        components = []
+        components, positions = [], []
         for loop_dims, tensor_dims in relation_components(nest, operand):
             image = _component_footprint(nest, operand, tensor_dims, loop_dims)
             extents = tuple(nest.extents[d] for d in loop_dims)
@@ -123,8 +144,9 @@ def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
             if shape not in _COMPONENTS:
                 _COMPONENTS[shape] = Component(loop_dims, extents, image)
             components.append(_COMPONENTS[shape])
-        _OPERANDS[key] = tuple(components)
-    return TensorFootprint(operand.key, _OPERANDS[key])
+            positions.append(tensor_dims)
+        _OPERANDS[key] = (tuple(components), tuple(positions))
+    return TensorFootprint(operand.key, *_OPERANDS[key])
 
 
 def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
