@@ -1,4 +1,5 @@
-"""polyscan: exact DRAM traffic of tiled, Scan-ordered and fused CNN layer schedules."""
+"""polyscan: exact DRAM traffic, energy and time of tiled, Scan-ordered and fused CNN
+layer schedules."""
 
 from . import zoo
 from .constructors import (
@@ -9,6 +10,16 @@ from .constructors import (
     pointwise,
     pool,
     scale,
+)
+from .dram import (
+    DramCost,
+    DramSettings,
+    PresetError,
+    TraceError,
+    builtin_presets,
+    dram_cost,
+    load_preset,
+    write_trace,
 )
 from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleError
 from .fusion import FusedGroup, FusedSchedule, FusionError
@@ -24,11 +35,12 @@ from .search.optimizer import BufferTooSmallError, optimize, search_layer
 from .traffic import Traffic, traffic
 
 __all__ = [
-    "BufferTooSmallError", "FusedGroup", "FusedSchedule", "FusionError", "Kernel",
-    "KernelFileError", "Layer", "LayerShapeError", "LowerBound", "Network", "OnnxImportError",
-    "OrderComparison", "Plan", "PolyscanError", "Schedule", "ScheduleError", "Tensor",
-    "Traffic", "builtin_kernel_names", "compare_orders", "conv2d", "depthwise",
-    "fully_connected", "grouped_conv2d", "load_kernel", "load_onnx", "lower_bound",
-    "optimize", "optimize_network", "pointwise", "pool", "scale", "search_layer", "traffic",
+    "BufferTooSmallError", "DramCost", "DramSettings", "FusedGroup", "FusedSchedule",
+    "FusionError", "Kernel", "KernelFileError", "Layer", "LayerShapeError", "LowerBound",
+    "Network", "OnnxImportError", "OrderComparison", "Plan", "PolyscanError", "PresetError",
+    "Schedule", "ScheduleError", "Tensor", "TraceError", "Traffic", "builtin_kernel_names",
+    "builtin_presets", "compare_orders", "conv2d", "depthwise", "dram_cost", "fully_connected",
+    "grouped_conv2d", "load_kernel", "load_onnx", "load_preset", "lower_bound", "optimize",
+    "optimize_network", "pointwise", "pool", "scale", "search_layer", "traffic", "write_trace",
     "zoo",
 ]

@@ -17,11 +17,15 @@ from rich.console import Console
 from rich.table import Table
 
 from . import zoo
+from .dram import FORMATS, DramSettings, builtin_presets
+from .dram.memory import LAYOUTS
+from .dram.trace import check_trace_target
 from .errors import PolyscanError
 from .onnx_import import load_onnx
 from .plan import optimize_network
 from .schedule import Schedule
 from .search.compare import compare_orders
+from .search.optimizer import OBJECTIVES
 from .traffic import traffic
 
 MODEL_HELP = f"an .onnx file or a built-in network ({', '.join(zoo.NETWORKS)})"
@@ -47,14 +51,19 @@ def _parser() -> argparse.ArgumentParser:
 
     optimize = commands.add_parser("optimize", help="optimal schedules of a whole network")
     optimize.add_argument("model", help=MODEL_HELP)
-    optimize.add_argument("--buffer", required=True, help="on-chip buffer in entries: "
-                          "65536, 64K, 1M")
-    optimize.add_argument("--no-fusion", action="store_true", help="schedule layers alone")
-    optimize.add_argument("--traversal", choices=("lex", "scan", "all"), default="all",
-                          help="traversals to search (all: lex and scan)")
+    _plan_options(optimize)
     optimize.add_argument("--json", metavar="FILE", help="also write the plan as JSON")
     optimize.add_argument("--quiet", action="store_true", help="print only the summary line")
     optimize.set_defaults(run=_run_optimize)
+
+    trace = commands.add_parser("trace", help="the optimized plan's DRAM requests as a trace "
+                                "for DRAMSim2, DRAMSim3 or Ramulator")
+    trace.add_argument("model", help=MODEL_HELP)
+    _plan_options(trace)
+    trace.add_argument("--format", choices=FORMATS, default="dramsim3", help="trace format")
+    trace.add_argument("--out", required=True, metavar="FILE",
+                       help="trace file (.gz: compressed; dramsim2 names must start mase_)")
+    trace.set_defaults(run=_run_trace)
 
     compare = commands.add_parser("compare-orders",
                                   help="best schedule of each traversal for one layer")
@@ -79,6 +88,35 @@ def _parser() -> argparse.ArgumentParser:
     count.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     count.set_defaults(run=_run_traffic)
     return parser
+
+
+def _plan_options(command):
+    """Options of the commands that optimize a network."""
+    command.add_argument("--buffer", required=True, help="on-chip buffer in entries: "
+                         "65536, 64K, 1M")
+    command.add_argument("--no-fusion", action="store_true", help="schedule layers alone")
+    command.add_argument("--traversal", choices=("lex", "scan", "all"), default="all",
+                         help="traversals to search (all: lex and scan)")
+    command.add_argument("--objective", choices=OBJECTIVES, default="traffic",
+                         help="what the search minimises: DRAM entries, or modeled DRAM "
+                         "energy or time")
+    command.add_argument("--dram", default="ddr3-1600", metavar="PRESET",
+                         help=f"DRAM device: {', '.join(builtin_presets())} or a preset .toml")
+    command.add_argument("--element-bits", type=int, default=8, choices=(8, 16, 32),
+                         help="bits per tensor element in DRAM")
+    command.add_argument("--layout", choices=LAYOUTS, default="CHW",
+                         help="activation layout in DRAM")
+
+
+def _plan(args):
+    """The plan the network-optimizing options ask for."""
+    buffer = parse_size(args.buffer)
+    dram = DramSettings(args.dram, args.element_bits, args.layout)
+    net = _network(args.model)
+    traversals = ("lex", "scan") if args.traversal == "all" else (args.traversal,)
+    return optimize_network(net, buffer, fusion=not args.no_fusion, traversals=traversals,
+                            progress=False if getattr(args, "quiet", False) else None,
+                            objective=args.objective, dram=dram)
 
 
 def _run_traffic(args) -> int:
@@ -109,18 +147,24 @@ def _run_traffic(args) -> int:
 
 
 def _run_optimize(args) -> int:
-    buffer = parse_size(args.buffer)
     if args.json:
         _check_writable(args.json)
-    net = _network(args.model)
-    traversals = ("lex", "scan") if args.traversal == "all" else (args.traversal,)
-    plan = optimize_network(net, buffer, fusion=not args.no_fusion, traversals=traversals,
-                            progress=False if args.quiet else None)
+    plan = _plan(args)
     if not args.quiet:
         _console().print(plan.table())
     print(plan.summary())
     if args.json:
         _write_json(args.json, plan.to_json())
+    return 0
+
+
+def _run_trace(args) -> int:
+    _check_writable(args.out)
+    check_trace_target(Path(args.out), args.format)
+    plan = _plan(args)
+    written = plan.write_trace(args.out, args.format)
+    print(f"{written.path}: {written.requests:,} requests over {written.cycles:,} cycles "
+          f"({args.format}); {plan.summary()}")
     return 0
 
 

@@ -5,14 +5,16 @@ floor (weights + network input + network output)."""
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .dram import DramCost, DramSettings, TraceSummary
 from .fusion import FusedGroup, FusedSchedule
 from .nest import ACCUMULATE, EXPORTED, READ
 from .network import Network
@@ -23,6 +25,7 @@ from .search.optimizer import (
     BufferTooSmallError,
     Search,
     checked_buffer,
+    checked_objective,
     search_nest,
 )
 from .traffic import Traffic
@@ -42,6 +45,11 @@ class Group:
     def total(self) -> int:
         return self.traffic.total
 
+    def measure(self, objective: str) -> float:
+        """The group's cost under ``objective``: traffic, or modeled DRAM energy or time."""
+        return self.total if objective == "traffic" else \
+            self.search.best.dram.figure(objective)
+
 
 @dataclass
 class Plan:
@@ -54,10 +62,24 @@ class Plan:
     floor: int
     seconds: float
     groups_searched: int = 0  # candidate groups the partition search evaluated
+    net: Network | None = None  # the network planned (tensor names for the DRAM model)
+    objective: str = "traffic"
+    dram: DramSettings = field(default_factory=DramSettings)  # device and data layout
+    _dram_cost: DramCost | None = field(default=None, init=False, repr=False)
 
     @property
     def total(self) -> int:
         return sum(g.total for g in self.groups)
+
+    def dram_cost(self) -> DramCost:
+        """The plan's DRAM energy and time (per group in ``.groups``), under ``self.dram``."""
+        if self._dram_cost is None:
+            self._dram_cost = self.dram.cost(self)
+        return self._dram_cost
+
+    def write_trace(self, path, format: str = "dramsim3") -> TraceSummary:
+        """The plan's DRAM requests as a DRAMSim2, DRAMSim3 or Ramulator trace (docs/dram.md)."""
+        return self.dram.write_trace(self, path, format)
 
     def dram_tensors(self) -> list[str]:
         """The ``"<layer>.<tensor>"`` of every tensor that moves to or from DRAM."""
@@ -71,25 +93,31 @@ class Plan:
     def rows(self) -> list[dict]:
         """One row per group: the schedule, its traffic, the per-traversal optima, bound."""
         rows = []
-        for g in self.groups:
+        for g, cost in zip(self.groups, self.dram_cost().groups):
             s = g.schedule
             rows.append({
                 "layers": list(g.layers), "tile": dict(s.tile), "order": list(s.order),
                 "traversal": s.traversal, "reads": g.traffic.reads, "writes": g.traffic.writes,
                 "peak": g.traffic.peak, "tiles": g.traffic.tiles, "dram_entries": g.total,
                 "best_per_traversal": {t: r.total for t, r in g.search.results.items()},
-                "lower_bound": g.lower_bound,
+                "lower_bound": g.lower_bound, "energy_pj": cost.energy_pj, "cycles": cost.cycles,
+                "row_hit_rate": cost.row_hit_rate,
             })
         return rows
 
     def to_json(self) -> dict:
-        """The DESIGN section 7 schema (energy and cycles arrive with the DRAM model)."""
+        """The DESIGN section 7 schema, with the DRAM model's figures."""
+        cost = self.dram_cost()
         return {
-            "network": self.network, "buffer": self.buffer, "element_bits": 8,
-            "fusion": self.fusion, "traversals": list(self.traversals),
+            "network": self.network, "buffer": self.buffer,
+            "element_bits": self.dram.element_bits, "fusion": self.fusion,
+            "traversals": list(self.traversals), "objective": self.objective,
+            "dram": vars(self.dram), "layers": [layer.name for layer in self.net.layers],
             "groups": self.rows(),
             "totals": {"dram_entries": self.total, "compulsory_unfused": self.compulsory_unfused,
-                       "floor": self.floor, "energy_pj": None, "cycles": None},
+                       "floor": self.floor, "energy_pj": cost.energy_pj,
+                       "energy_breakdown_pj": cost.breakdown, "cycles": cost.cycles,
+                       "seconds": cost.seconds, "row_hit_rate": cost.row_hit_rate},
         }
 
     def table(self) -> Table:
@@ -119,16 +147,20 @@ class Plan:
         return table
 
     def summary(self) -> str:
+        cost = self.dram_cost()
         return (f"{self.network}: {self.total:,} DRAM entries at a {self.buffer:,}-entry "
                 f"buffer ({len(self.groups)} groups); compulsory without fusion "
                 f"{self.compulsory_unfused:,} (x{self.total / self.compulsory_unfused:.3f}); "
-                f"floor {self.floor:,} (x{self.total / self.floor:.3f}); searched in "
+                f"floor {self.floor:,} (x{self.total / self.floor:.3f}); DRAM energy "
+                f"{cost.energy_pj / 1e9:.3f} mJ, {cost.seconds * 1e3:.3f} ms on "
+                f"{cost.preset} (row hits {cost.row_hit_rate:.1%}); searched in "
                 f"{self.seconds:.1f} s")
 
 
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                      traversals=SEARCHABLE, progress: bool | None = None,
-                     max_group: int = 8) -> Plan:
+                     max_group: int = 8, objective: str = "traffic",
+                     dram: DramSettings | None = None) -> Plan:
     """Partition the layers into groups, each with its optimal schedule, minimising the
     network's total traffic under ``buffer``.
 
@@ -138,12 +170,18 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     cost an exact optimal group schedule, runs of up to ``max_group`` layers. A run is only
     searched if ``best[i]`` plus its compulsory traffic (every element it moves to or from
     DRAM, once: an exact lower bound of its cost, cheap to count) can beat ``best[j+1]``.
+    With ``objective="energy"`` or ``"latency"`` the costs are the groups' modeled DRAM
+    energy or time (``search_layer``), bounded below by the bursts the compulsory traffic
+    needs at the cheapest burst energy and time.
     """
     start = time.perf_counter()
     buffer = checked_buffer(buffer)
+    objective = checked_objective(objective)
+    dram = dram or DramSettings()
+    floor_of = _floor_measure(objective, dram)
     longest = max_group if fusion else 1
     layers = net.layers
-    best = [0] + [None] * len(layers)  # best[j]: least traffic of the first j layers
+    best = [0] + [None] * len(layers)  # best[j]: least cost of the first j layers
     chosen: list[Group | None] = [None] * (len(layers) + 1)
     searched: dict = {}  # runs of one shape share their search
     evaluated = 0
@@ -155,14 +193,15 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                 run = _Run(net, layers[first:last + 1])
                 if not run.fusable:
                     break  # its first layer feeds no later one: no longer run works either
-                if best[first] is None or (best[last + 1] is not None and
-                                           best[first] + run.compulsory >= best[last + 1]):
+                if best[first] is None or (best[last + 1] is not None and best[first] +
+                                           floor_of(run.compulsory) >= best[last + 1]):
                     continue
-                group = run.search(buffer, traversals, searched)
+                group = run.search(buffer, traversals, searched, objective, dram)
                 evaluated += 1
-                if group is not None and (best[last + 1] is None or
-                                          best[first] + group.total < best[last + 1]):
-                    best[last + 1], chosen[last + 1] = best[first] + group.total, group
+                cost = None if group is None else group.measure(objective)
+                if cost is not None and (best[last + 1] is None or
+                                         best[first] + cost < best[last + 1]):
+                    best[last + 1], chosen[last + 1] = best[first] + cost, group
             bar.advance(task)
     if best[-1] is None:
         _too_small(net, buffer)
@@ -172,7 +211,25 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
         end -= len(chosen[end].layers)
     compulsory = sum(lower_bound(layer, buffer).compulsory for layer in layers)
     return Plan(net.name, buffer, tuple(dict.fromkeys(traversals)), fusion, groups[::-1],
-                compulsory, floor(net), time.perf_counter() - start, evaluated)
+                compulsory, floor(net), time.perf_counter() - start, evaluated, net,
+                objective, dram)
+
+
+def _floor_measure(objective: str, dram: DramSettings):
+    """Least cost of moving ``entries`` elements: for energy and time, whole bursts at the
+    cheapest burst energy (or the burst time)."""
+    if objective == "traffic":
+        return lambda entries: entries
+    preset, _ = dram.device()
+    per_burst = dram.element_bits / 8 / preset.burst_bytes
+
+    def measure(entries: int) -> float:
+        bursts = math.ceil(entries * per_burst)
+        if objective == "latency":
+            return bursts * preset.burst_cycles
+        return bursts * preset.burst_cycles * preset.tCK * sum(
+            min(d.IDD4R, d.IDD4W) * d.VDD * preset.devices for d in preset.power)
+    return measure
 
 
 def _too_small(net: Network, buffer: int):
@@ -218,13 +275,15 @@ class _Run:
                    for o in self.nest.operands.values()
                    if o.kind in (READ, ACCUMULATE, EXPORTED))
 
-    def search(self, buffer, traversals, searched) -> Group | None:
+    def search(self, buffer, traversals, searched, objective="traffic",
+               dram=None) -> Group | None:
         """The run's optimal schedule as a group, None if nothing fits the buffer."""
         key = self.nest.shape_key
         if key not in searched:
             try:
                 searched[key] = (search_nest(self.nest, self.make, self.label, buffer,
-                                             traversals), tuple(self.nest.operands))
+                                             traversals, objective, dram),
+                                 tuple(self.nest.operands))
             except BufferTooSmallError:
                 searched[key] = None
         if searched[key] is None:

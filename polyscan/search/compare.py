@@ -22,7 +22,7 @@ from ..layer import Layer
 from ..schedule import Schedule
 from ..traffic import Traffic, traffic
 from .bounds import LowerBound, lower_bound
-from .optimizer import CHUNK, Space, best_key, better_key, checked_buffer, search_layer
+from .optimizer import CHUNK, Space, checked_buffer, search_layer
 from .orders import lex_reuse_of_order
 from .tables import tables_for
 
@@ -115,9 +115,9 @@ def compare_orders(layer: Layer, buffer: int,
     if "lex" in traversals or any(t in RESEARCH for t in traversals):
         per_order, lex_best_per_combo = _lex_per_order(space, flat, tiles, peaks)
         if "lex" in traversals:
-            rows += [OrderRow("lex", order, *_counted(space.schedule(key[3], order, "lex")),
+            rows += [OrderRow("lex", order, *_counted(space.schedule(keys[0][3], order, "lex")),
                               "exact")
-                     for order, key in per_order.items()]
+                     for order, keys in per_order.items()]
     if "scan" in traversals:
         found = search_layer(layer, buffer, ("scan",)).results["scan"]
         rows.append(OrderRow("scan", None, found.schedule, traffic(found.schedule), "exact"))
@@ -142,7 +142,7 @@ def _lex_per_order(space: Space, flat, tiles, peaks):
             least = None
             for order in orders:
                 totals = base - lex_reuse_of_order(batch, order)
-                found[order] = better_key(found[order], best_key(
+                found[order] = space.merge(found[order] or (), space.least(
                     totals, part_tiles[part], part_peaks[part], part_flat[part]))
                 least = totals if least is None else np.minimum(least, totals)
             lex_totals[[where[int(f)] for f in part_flat[part]]] = least

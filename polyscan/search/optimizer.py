@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..dram import DramCost, DramSettings
 from ..errors import PolyscanError
 from ..layer import Layer
 from ..nest import ACCUMULATE, EXPORTED, READ, Nest
@@ -37,7 +38,9 @@ from .orders import (
 from .tables import NestTables, tables_for
 
 SEARCHABLE = ("lex", "scan")
+OBJECTIVES = ("traffic", "energy", "latency")
 CHUNK = 1 << 15  # tile-size combinations evaluated together
+CANDIDATES = 8  # least-traffic schedules per traversal compared on DRAM energy or time
 
 
 class BufferTooSmallError(PolyscanError):
@@ -57,6 +60,7 @@ class TraversalResult:
     schedule: Schedule
     traffic: Traffic  # computed from the tables; equal to ps.traffic(schedule) (tested)
     exact_evaluations: int  # combinations evaluated exactly (all of them, for lex)
+    dram: DramCost | None = None  # when the objective is energy or latency
 
     @property
     def total(self) -> int:
@@ -80,12 +84,13 @@ class Search:
     combinations: int  # tile-size combinations
     feasible: int  # of which the peak fits the buffer
     orders: int  # loop orders per combination (m!), all covered by the programs
+    objective: str = "traffic"
     results: dict[str, TraversalResult] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def best(self) -> TraversalResult:
-        return min(self.results.values(), key=lambda r: (r.total, r.tiles, r.peak))
+        return min(self.results.values(), key=lambda r: _rank(r, self.objective))
 
     @property
     def schedule(self) -> Schedule:
@@ -97,29 +102,37 @@ class Search:
         return self.combinations * self.orders * len(self.results)
 
 
-def optimize(layer: Layer, buffer: int, traversals=SEARCHABLE) -> Schedule:
-    """The schedule of minimum total DRAM traffic whose peak fits ``buffer`` entries."""
-    return search_layer(layer, buffer, traversals).schedule
+def optimize(layer: Layer, buffer: int, traversals=SEARCHABLE, objective: str = "traffic",
+             dram: DramSettings | None = None) -> Schedule:
+    """The schedule of minimum total DRAM traffic whose peak fits ``buffer`` entries; with
+    ``objective="energy"`` or ``"latency"``, the one of least modeled DRAM energy or time
+    among the ``CANDIDATES`` least-traffic schedules of each traversal (``dram`` sets the
+    device and data layout)."""
+    return search_layer(layer, buffer, traversals, objective, dram).schedule
 
 
-def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE) -> Search:
+def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE, objective: str = "traffic",
+                 dram: DramSettings | None = None) -> Search:
     """``optimize`` with the figures of the search (sizes of the space, evaluations, time)."""
     return search_nest(layer.nest, functools.partial(Schedule, layer),
-                       f"layer {layer.name!r}", buffer, traversals)
+                       f"layer {layer.name!r}", buffer, traversals, objective, dram)
 
 
 def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
-                traversals=SEARCHABLE) -> Search:
+                traversals=SEARCHABLE, objective: str = "traffic",
+                dram: DramSettings | None = None) -> Search:
     """The best schedules of ``nest``; ``make_schedule(tile, order, traversal)`` builds them
     (a Schedule of a layer, a FusedSchedule of a group); ``label`` names the nest."""
     start = time.perf_counter()
     traversals = _checked_traversals(traversals)
     buffer = checked_buffer(buffer)
+    objective = checked_objective(objective)
     tables = tables_for(nest)
-    space = Space(tables, make_schedule, label)
+    space = Space(tables, make_schedule, label,
+                  keep=1 if objective == "traffic" else CANDIDATES)
     flat, tiles, peaks = space.feasible(buffer)
     search = Search(nest.name, buffer, tables.combos, len(flat),
-                    math.factorial(len(nest.dims)))
+                    math.factorial(len(nest.dims)), objective)
 
     evaluated = dict.fromkeys(traversals, 0)
 
@@ -133,51 +146,103 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
 
     best = space.ranked_search((flat, tiles, peaks), traversals, evaluate)
     for traversal in traversals:  # listed order: ties go to the first
-        search.results[traversal] = _result(space, traversal, best[traversal],
-                                            evaluated[traversal])
+        results = [_result(space, traversal, key, evaluated[traversal])
+                   for key in best[traversal]]
+        if objective != "traffic":
+            results = _costed(results, objective, dram or DramSettings())
+        search.results[traversal] = min(results, key=lambda r: _rank(r, objective))
     search.seconds = time.perf_counter() - start
     return search
+
+
+def _costed(results: list[TraversalResult], objective: str,
+            dram: DramSettings) -> list[TraversalResult]:
+    """The results that may have the least DRAM energy (or time), with their ``dram`` cost.
+
+    Fewest tiles first (large tiles make long runs: a low incumbent early); a count stops
+    as soon as its partial cost exceeds the incumbent's, so scattered candidates are cheap
+    to reject."""
+    kept, least = [], None
+    for result in sorted(results, key=lambda r: (r.tiles, r.total)):
+        result.dram = dram.cost(result.schedule, over=None if least is None else
+                                lambda cost, limit=least: cost.figure(objective) > limit)
+        if result.dram is not None:
+            kept.append(result)
+            figure = result.dram.figure(objective)
+            least = figure if least is None else min(least, figure)
+    return kept
+
+
+def _rank(result: TraversalResult, objective: str):
+    """Sort key of a result: the objective's figure first, then traffic, tiles, peak."""
+    figure = 0 if objective == "traffic" else result.dram.figure(objective)
+    return figure, result.total, result.tiles, result.peak
+
+
+def checked_objective(objective) -> str:
+    if objective not in OBJECTIVES:
+        raise PolyscanError(f"objective must be one of {', '.join(OBJECTIVES)}, got "
+                            f"{objective!r}")
+    return objective
 
 
 class Space:
     """The tile-size combinations of a nest: flat indices over the clusters' combinations."""
 
-    def __init__(self, tables: NestTables, make_schedule, label: str):
+    def __init__(self, tables: NestTables, make_schedule, label: str, keep: int = 1):
         self.tables = tables
         self.make_schedule = make_schedule
         self.label = label
+        self.keep = keep  # how many of the best keys each search keeps
         self.shape = [c.combos for c in tables.clusters]
 
     def batch(self, flat: np.ndarray) -> Batch:
         return Batch(self.tables, list(np.unravel_index(flat, self.shape)))
 
     def ranked_search(self, feasible, targets, evaluate) -> dict:
-        """Best (total, tiles, peak, flat) key per target (a traversal, a loop order...).
+        """The ``keep`` best (total, tiles, peak, flat) keys per target (a traversal, a loop
+        order...), sorted.
 
-        ``evaluate(flat, tiles, peaks, best)`` returns the best key per target among the
+        ``evaluate(flat, tiles, peaks, best)`` returns the best keys per target among the
         given combinations. Every schedule moves at least the compulsory traffic, so the
-        combinations are taken in increasing (tiles, peak): once every target's best is
-        compulsory, no later combination can win, and the search stops.
+        combinations are taken in increasing (tiles, peak): once every target's kept keys
+        are compulsory, no later combination can enter them, and the search stops.
         """
         flat, tiles, peaks = feasible
         floor = self.tables.compulsory
         ranking = np.lexsort((flat, peaks, tiles))
-        best = dict.fromkeys(targets)
+        best = {t: () for t in targets}
         for first, last in _growing(len(ranking), 1024):
             chosen = ranking[first:last]
             alive = np.zeros(len(chosen), dtype=bool)
             for b in best.values():
-                alive |= _below((floor, tiles[chosen], peaks[chosen], flat[chosen]), b)
+                alive |= _below((floor, tiles[chosen], peaks[chosen], flat[chosen]),
+                                self.limit(b))
             if alive.any():
                 chosen = chosen[alive]
                 found = evaluate(flat[chosen], tiles[chosen], peaks[chosen], best)
-                best = {t: better_key(best[t], found[t]) for t in targets}
+                best = {t: self.merge(best[t], found[t]) for t in targets}
             after = ranking[last:last + 1]
-            if len(after) and all(b is not None and b[0] == floor for b in best.values()) \
+            limits = [self.limit(b) for b in best.values()]
+            if len(after) and all(b is not None and b[0] == floor for b in limits) \
                     and not any(_below((floor, tiles[after], peaks[after], flat[after]), b)[0]
-                                for b in best.values()):
+                                for b in limits):
                 break
         return best
+
+    def merge(self, a: tuple, b: tuple) -> tuple:
+        """The ``keep`` least keys of two sorted tuples of keys."""
+        return tuple(sorted(set(a) | set(b)))[:self.keep]
+
+    def limit(self, keys: tuple):
+        """The key a combination must beat to enter ``keys`` (None: anything enters)."""
+        return keys[-1] if len(keys) >= self.keep else None
+
+    def least(self, totals, tiles, peaks, flat) -> tuple:
+        """The ``keep`` least (total, tiles, peak, flat index) keys of a batch, sorted."""
+        ranking = np.lexsort((flat, peaks, tiles, totals))[:self.keep]
+        return tuple((int(totals[i]), int(tiles[i]), int(peaks[i]), int(flat[i]))
+                     for i in ranking)
 
     def schedule(self, flat: int, order, traversal) -> Schedule:
         """The schedule of combination ``flat``: its tiled dims, in the relative ``order``."""
@@ -227,12 +292,12 @@ class Space:
 
 def _lex_totals(space: Space, flat, tiles, peaks, best):
     """Exact best lex traffic of every combination (over all orders at once)."""
-    found = None
+    found = ()
     for first in range(0, len(flat), CHUNK):
         part = slice(first, first + CHUNK)
         batch = space.batch(flat[part])
         totals = space.base(batch) - lex_reuse(batch)
-        found = better_key(found, best_key(totals, tiles[part], peaks[part], flat[part]))
+        found = space.merge(found, space.least(totals, tiles[part], peaks[part], flat[part]))
     return found, len(flat)
 
 
@@ -247,17 +312,18 @@ def _scan_totals(space: Space, flat, tiles, peaks, best):
         bounds.append(base - scan_reuse_bound(batch))
     bound, base = np.concatenate(bounds), np.concatenate(bases)
     ranking = np.lexsort((flat, peaks, tiles, bound))
-    found, evaluated = None, 0
+    found, evaluated = (), 0
     for first, last in _growing(len(ranking), 256):
         chosen = ranking[first:last]
-        incumbent = better_key(best, found)
+        incumbent = space.limit(space.merge(best, found))
         chosen = chosen[_below((bound[chosen], tiles[chosen], peaks[chosen], flat[chosen]),
                                incumbent)]
         if len(chosen) == 0:
             break
         totals = base[chosen] - scan_reuse(space.batch(flat[chosen]))
         evaluated += len(chosen)
-        found = better_key(found, best_key(totals, tiles[chosen], peaks[chosen], flat[chosen]))
+        found = space.merge(found, space.least(totals, tiles[chosen], peaks[chosen],
+                                               flat[chosen]))
     return found, evaluated
 
 
@@ -283,21 +349,8 @@ def _growing(total: int, size: int):
         size *= 2
 
 
-def best_key(totals, tiles, peaks, flat):
-    """(total, tiles, peak, flat index) of the best combination of a batch."""
-    i = np.lexsort((flat, peaks, tiles, totals))[0]
-    return int(totals[i]), int(tiles[i]), int(peaks[i]), int(flat[i])
-
-
-def better_key(a, b):
-    """The better of two (total, tiles, peak, flat) keys, either of which may be None."""
-    if a is None or (b is not None and b < a):
-        return b
-    return a
-
-
-def _result(space: Space, traversal, best, evaluated) -> TraversalResult:
-    total, tiles, peak, flat = best
+def _result(space: Space, traversal, key, evaluated) -> TraversalResult:
+    total, tiles, peak, flat = key
     batch = space.batch(np.array([flat]))
     order = lex_order(batch) if traversal == "lex" else scan_order(batch)
     counted = space.traffic(flat, order, traversal)
