@@ -61,8 +61,8 @@ class Placement:
         return self.base + (starts + shift) * self.element_bytes, lengths * self.element_bytes
 
     def _runs_at_zero(self, inner: int, sets) -> tuple[np.ndarray, np.ndarray]:
-        """Runs, in elements, of a box whose first ``inner`` dims (memory order) start at 0
-        and whose other dims are complete."""
+        """Maximal runs, in elements, of a box whose first ``inner`` dims (memory order) start
+        at 0 and whose other dims are complete."""
         block = math.prod(self.shape[d] for d in self.order[inner:])
         if inner == 0:
             return np.zeros(1, dtype=np.int64), np.array([block], dtype=np.int64)
@@ -72,8 +72,10 @@ class Placement:
         for dim_set, stride in zip(sets[:inner - 1], strides[:inner - 1]):
             outer = np.add.outer(outer, values(dim_set) * stride).ravel()
         starts = np.add.outer(outer, low * strides[inner - 1]).ravel()
-        lengths = np.broadcast_to((high - low) * block, (len(outer), len(low))).ravel()
-        return starts, lengths
+        ends = starts + np.broadcast_to((high - low) * block, (len(outer), len(low))).ravel()
+        joined = starts[1:] == ends[:-1]  # e.g. a row's last column and the next row's first
+        starts = starts[np.concatenate([[True], ~joined])]
+        return starts, ends[np.concatenate([~joined, [True]])] - starts
 
     def linear(self, box: list[Intervals]) -> np.ndarray:
         """Element offsets of every element of ``box``, in address order."""

@@ -1,0 +1,383 @@
+"""The DRAM model: hand-computable streams, presets, address runs against explicit byte
+addresses, transfers against ``ps.traffic``, the energy objective, and traces."""
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import LAYERS, schedules
+from test_fusion_exact import fused_schedules
+from test_fusion_plan import tiny_network
+
+import polyscan as ps
+from polyscan.cli import main
+from polyscan.dram import DramSettings, spans
+from polyscan.dram.intervals import from_sorted, intersect, subtract, values
+from polyscan.dram.memory import Memory
+from polyscan.dram.model import AddressMapping, stream_cost
+from polyscan.dram.stream import Transfer
+
+DDR3 = ps.load_preset("ddr3-1600")
+
+
+def cost_of(runs, write=False, preset=DDR3, mapping="row:bank:column"):
+    """Cost of one span of (start, length) byte runs, read (or written) in order."""
+    transfers = [Transfer(write, np.array([s], dtype=np.int64), np.array([n], dtype=np.int64),
+                          "T") for s, n in runs]
+    return stream_cost([transfers], preset, AddressMapping(preset, mapping))
+
+
+# -- hand-computable streams ---------------------------------------------------------------
+
+def test_a_sequential_stream_misses_once_per_row():
+    rows = 5
+    cost = cost_of([(0, rows * DDR3.row_bytes)])
+    per_row = DDR3.row_bytes // DDR3.burst_bytes
+    assert cost.bursts == rows * per_row
+    assert cost.activations == rows
+    assert cost.row_hit_rate == pytest.approx(1 - 1 / per_row)
+
+
+def test_a_stride_of_one_row_always_misses():
+    # row:bank:column: consecutive rows of a bank are banks x row_bytes apart
+    stride = DDR3.banks * DDR3.row_bytes
+    cost = cost_of([(i * stride, DDR3.burst_bytes) for i in range(100)])
+    assert cost.bursts == cost.activations == 100
+    assert cost.row_hit_rate == 0
+
+
+def test_interleaved_banks_keep_their_rows_open():
+    # bank:row:column puts banks far apart: alternating between two open rows hits
+    mapping = AddressMapping(DDR3, "bank:row:column")
+    other_bank = DDR3.rows * DDR3.row_bytes
+    bank, row = mapping.locate(np.array([0, other_bank]))
+    assert bank.tolist() == [0, 1] and row.tolist() == [0, 0]
+    runs = [(i % 2 * other_bank + i // 2 * DDR3.burst_bytes, DDR3.burst_bytes)
+            for i in range(40)]
+    assert cost_of(runs, mapping="bank:row:column").activations == 2
+
+
+def test_energy_terms_follow_the_datasheet_equations():
+    bursts, rows = 3 * DDR3.row_bytes // DDR3.burst_bytes, 3
+    read = cost_of([(0, 3 * DDR3.row_bytes)])
+    written = cost_of([(0, 3 * DDR3.row_bytes)], write=True)
+    t, d = DDR3.timing, DDR3.power[0]
+    scale = d.VDD * DDR3.devices * DDR3.tCK
+    assert read.breakdown["activation"] == pytest.approx(
+        rows * (d.IDD0 * t["tRC"] - d.IDD3N * t["tRAS"] - d.IDD2N * (t["tRC"] - t["tRAS"]))
+        * scale)
+    assert read.breakdown["read"] == pytest.approx(bursts * (d.IDD4R - d.IDD3N) * 4 * scale)
+    assert written.breakdown["write"] == pytest.approx(bursts * (d.IDD4W - d.IDD3N) * 4 * scale)
+    assert read.breakdown["write"] == written.breakdown["read"] == 0
+    # a sequential stream runs at the bus rate: one burst per 4 cycles, plus CAS latency
+    assert read.cycles == bursts * 4 + t["CL"]
+    assert read.breakdown["background"] == pytest.approx(read.cycles * d.IDD3N * scale)
+    assert read.seconds == pytest.approx(read.cycles * DDR3.tCK * 1e-9)
+    assert read.bandwidth == pytest.approx(read.bytes / read.seconds)
+
+
+@pytest.mark.parametrize("preset", ps.builtin_presets())
+def test_energy_is_the_sum_of_its_breakdown(preset):
+    device = ps.load_preset(preset)
+    rng = np.random.default_rng(1)
+    runs = [(int(s), int(n)) for s, n in zip(rng.integers(0, 1 << 28, 300),
+                                            rng.integers(1, 5000, 300))]
+    cost = cost_of(runs, preset=device)
+    assert cost.energy_pj == pytest.approx(sum(cost.breakdown.values()))
+    assert cost.read_bursts == cost.bursts and cost.bytes == cost.bursts * device.burst_bytes
+
+
+def test_refresh_and_background_scale_with_time():
+    short = cost_of([(0, 4 * DDR3.row_bytes)])
+    assert short.cycles < DDR3.timing["tREFI"] and short.breakdown["refresh"] == 0
+    long = cost_of([(0, 4000 * DDR3.row_bytes)])
+    refreshes = long.cycles // (DDR3.timing["tREFI"] + DDR3.timing["tRFC"])
+    assert refreshes > 0 and long.breakdown["refresh"] > 0
+    d = DDR3.power[0]
+    per_refresh = (d.IDD5 - d.IDD3N) * DDR3.timing["tRFC"] * d.VDD * DDR3.devices * DDR3.tCK
+    assert long.breakdown["refresh"] / per_refresh == pytest.approx(
+        (long.cycles - (4000 * DDR3.row_bytes // DDR3.burst_bytes * 4 + DDR3.timing["CL"]))
+        / DDR3.timing["tRFC"])
+    assert long.breakdown["background"] / short.breakdown["background"] == pytest.approx(
+        long.cycles / short.cycles)
+
+
+@pytest.mark.parametrize("preset", ps.builtin_presets())
+def test_sequential_bandwidth_is_near_the_peak_and_random_rows_are_slower(preset):
+    device = ps.load_preset(preset)
+    peak = device.bus_width / 8 * 2 / (device.tCK * 1e-9)
+    sequential = cost_of([(0, 2000 * device.row_bytes)], preset=device)
+    assert 0.9 * peak < sequential.bandwidth <= peak
+    stride = device.banks * device.row_bytes
+    scattered = cost_of([(i * stride, device.burst_bytes) for i in range(2000)], preset=device)
+    assert scattered.bandwidth < 0.5 * sequential.bandwidth
+    assert scattered.energy_pj / scattered.bytes > 1.5 * sequential.energy_pj / sequential.bytes
+
+
+def test_a_partial_count_stops_only_when_the_full_cost_is_over():
+    runs = [(i * 4096, 3000) for i in range(30000)]
+    transfers = [Transfer(False, np.array([s]), np.array([n]), "T") for s, n in runs]
+    mapping = AddressMapping(DDR3)
+    full = stream_cost([transfers], DDR3, mapping)
+    assert stream_cost([transfers], DDR3, mapping,
+                       over=lambda c: c.energy_pj > full.energy_pj * 1.01) is not None
+    assert stream_cost([transfers], DDR3, mapping,
+                       over=lambda c: c.energy_pj > full.energy_pj * 0.5) is None
+
+
+# -- presets -------------------------------------------------------------------------------
+
+def test_builtin_presets_load_with_consistent_geometry():
+    assert {"ddr3-1600", "ddr3-1333", "ddr4-2400", "lpddr4-3200"} <= set(ps.builtin_presets())
+    for name in ps.builtin_presets():
+        device = ps.load_preset(name)
+        assert device.name == name and device.source
+        t = device.timing
+        assert t["tRC"] >= t["tRAS"] + t["tRP"] - 1 and t["tREFI"] > t["tRFC"]
+        assert device.burst_bytes == 64 and device.row_bytes % device.burst_bytes == 0
+
+
+def _preset_text(**changes) -> str:
+    text = (Path(ps.__file__).parent / "dram" / "presets" / "ddr3-1600.toml").read_text()
+    for key, value in changes.items():
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+    return text
+
+
+def test_a_user_preset_file_loads(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(_preset_text(name='"mine"', tCK=2.5))
+    device = ps.load_preset(str(path))
+    assert device.name == "mine" and device.tCK == 2.5
+    schedule = ps.Schedule(ps.pointwise(4, 4, 8, 8), {"y": 4}, ("y",))
+    slow, fast = ps.dram_cost(schedule, preset=str(path)), ps.dram_cost(schedule)
+    assert slow.cycles == fast.cycles and slow.seconds == pytest.approx(2 * fast.seconds)
+
+
+@pytest.mark.parametrize("text, message", [
+    (_preset_text(tRCD='"eleven"'), "tRCD"),
+    (_preset_text(IDD4R=-3), "IDD4R"),
+    (_preset_text(burst_length=3), "power of 2"),
+    (_preset_text(tRC=30), "tRAS"),
+    (_preset_text().replace("tRFC = 88\n", ""), "tRFC"),
+    ("name = [", "TOML"),
+])
+def test_malformed_presets_are_rejected(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ps.PresetError, match=message):
+        ps.load_preset(str(path))
+
+
+def test_unknown_presets_and_settings_are_rejected():
+    with pytest.raises(ps.PresetError, match="ddr3-1600"):
+        ps.load_preset("ddr9")
+    with pytest.raises(ps.PolyscanError, match="element_bits"):
+        DramSettings(element_bits=12)
+    with pytest.raises(ps.PolyscanError, match="layout"):
+        DramSettings(layout="WHC")
+    with pytest.raises(ps.PolyscanError, match="mapping"):
+        DramSettings(mapping="row:row:column")
+
+
+# -- address runs --------------------------------------------------------------------------
+
+interval_sets = st.sets(st.integers(0, 40)).map(lambda s: from_sorted(np.array(sorted(s))))
+
+
+@given(interval_sets, interval_sets)
+def test_interval_algebra_equals_set_algebra(a, b):
+    as_set = lambda intervals: set(values(intervals).tolist())  # noqa: E731
+    assert as_set(intersect(a, b)) == as_set(a) & as_set(b)
+    assert as_set(subtract(a, b)) == as_set(a) - as_set(b)
+    assert intersect(a, b) == from_sorted(np.array(sorted(as_set(a) & as_set(b))))
+
+
+@st.composite
+def boxes(draw):
+    dims = draw(st.integers(1, 4))
+    shape = tuple(draw(st.integers(1, 7)) for _ in range(dims))
+    box = [from_sorted(np.array(sorted(draw(st.sets(st.integers(0, n - 1), min_size=1)))))
+           for n in shape]
+    return shape, box
+
+
+@settings(max_examples=examples(300))
+@given(boxes(), st.sampled_from(["CHW", "HWC"]), st.sampled_from([8, 16, 32]))
+def test_runs_of_a_box_are_its_element_addresses(shape_box, layout, bits):
+    shape, box = shape_box
+    placement = Memory(bits, layout).place("t", shape)
+    order = placement.order
+    strides = {d: int(np.prod([shape[e] for e in order[order.index(d) + 1:]])) for d in order}
+    expected = set()
+    for element in np.ndindex(*shape):
+        if all(i in values(dim_set) for i, dim_set in zip(element, box)):
+            first = placement.base + sum(i * strides[d] for d, i in enumerate(element)) * bits // 8
+            expected.update(range(first, first + bits // 8))
+    starts, lengths = placement.runs(box)
+    got = [b for s, n in zip(starts.tolist(), lengths.tolist()) for b in range(s, s + n)]
+    assert sorted(got) == got and len(got) == len(set(got)) and set(got) == expected
+    assert np.all(starts[1:] > starts[:-1] + lengths[:-1]), "runs are maximal"
+    assert [placement.runs_of(placement.linear(box))[k].tolist() for k in (0, 1)] == \
+        [starts.tolist(), lengths.tolist()]
+
+
+def test_tensors_are_placed_apart_and_aligned():
+    memory = Memory(16, alignment=4096)
+    a, b = memory.place("a", (3, 5, 7)), memory.place("b", (2, 2))
+    assert a.base == 0 and b.base == 4096 and memory.place("a", (105,)).base == 0
+
+
+# -- transfers against ps.traffic ----------------------------------------------------------
+
+def per_operand_bytes(schedule, bits=8, layout="CHW"):
+    moved = {}
+    for span in spans(schedule, Memory(bits, layout)):
+        for transfer in span:
+            key = (transfer.operand, transfer.write)
+            moved[key] = moved.get(key, 0) + int(transfer.lengths.sum())
+    return moved
+
+
+def assert_transfers_match_traffic(schedule, bits, layout):
+    counted = ps.traffic(schedule)
+    moved = per_operand_bytes(schedule, bits, layout)
+    for key in set(counted.reads) | set(counted.writes):
+        assert moved.get((key, False), 0) == counted.reads.get(key, 0) * bits // 8, key
+        assert moved.get((key, True), 0) == counted.writes.get(key, 0) * bits // 8, key
+
+
+@settings(max_examples=examples(150))
+@given(st.data(), st.sampled_from(sorted(LAYERS)), st.sampled_from(["CHW", "HWC"]),
+       st.sampled_from([8, 32]))
+def test_transfers_move_what_traffic_counts(data, kind, layout, bits):
+    layer = data.draw(LAYERS[kind])
+    schedule = data.draw(schedules(layer, traversals=("lex", "scan", "explicit")))
+    assert_transfers_match_traffic(schedule, bits, layout)
+
+
+@settings(max_examples=examples(100))
+@given(fused_schedules(), st.sampled_from(["CHW", "HWC"]))
+def test_transfers_of_fused_groups_move_what_traffic_counts(schedule, layout):
+    assert_transfers_match_traffic(schedule, 16, layout)
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    net = tiny_network()
+    return net, ps.optimize_network(net, 700)
+
+
+def test_plan_transfers_move_the_plan_traffic(small_net):
+    _, plan = small_net
+    cost = plan.dram_cost()
+    assert len(cost.groups) == len(plan.groups)
+    total = sum(ps.traffic(g.schedule).total for g in plan.groups)
+    assert total == plan.total
+    moved = sum(n for s in spans(plan, Memory()) for t in s for n in t.lengths.tolist())
+    assert moved == plan.total  # 8-bit elements: one byte each
+    assert cost.bytes >= moved and cost.energy_pj == pytest.approx(
+        sum(g.energy_pj for g in cost.groups))
+
+
+# -- the energy objective ------------------------------------------------------------------
+
+def test_the_energy_objective_never_costs_more_energy():
+    layer = ps.zoo.mobilenet_v2().layer("b2_dw")
+    for buffer in (2048, 8192):
+        by_traffic = ps.optimize(layer, buffer)
+        by_energy = ps.optimize(layer, buffer, objective="energy")
+        assert ps.traffic(by_energy).peak <= buffer
+        assert ps.dram_cost(by_energy).energy_pj <= ps.dram_cost(by_traffic).energy_pj
+        by_latency = ps.optimize(layer, buffer, objective="latency")
+        assert ps.dram_cost(by_latency).cycles <= ps.dram_cost(by_traffic).cycles
+
+
+def test_the_energy_objective_on_a_network(small_net):
+    net, by_traffic = small_net
+    by_energy = ps.optimize_network(net, 700, objective="energy")
+    assert by_energy.dram_cost().energy_pj <= by_traffic.dram_cost().energy_pj
+    assert all(ps.traffic(g.schedule).peak <= 700 for g in by_energy.groups)
+    with pytest.raises(ps.PolyscanError, match="objective"):
+        ps.optimize_network(net, 700, objective="power")
+
+
+# -- traces --------------------------------------------------------------------------------
+
+LINE = {"dramsim2": re.compile(r"0x([0-9a-f]+) (READ|WRITE) (\d+)"),
+        "dramsim3": re.compile(r"0x([0-9a-f]+) (READ|WRITE) (\d+)"),
+        "ramulator": re.compile(r"0x([0-9a-f]+) ([RW])")}
+
+
+@pytest.mark.parametrize("format, name", [("dramsim2", "mase_t.trc"),
+                                          ("dramsim3", "t.txt"), ("ramulator", "t.trace.gz")])
+def test_traces_have_one_line_per_burst(tmp_path, format, name):
+    schedule = ps.Schedule(ps.depthwise(8, 20, 20, kernel=3, padding=1), {"y": 4, "c": 3},
+                           ("c", "y"), "scan")
+    cost = ps.dram_cost(schedule)
+    summary = ps.write_trace(schedule, tmp_path / name, format)
+    path = tmp_path / name
+    text = (gzip.open(path, "rt") if name.endswith(".gz") else open(path)).read()
+    lines = text.splitlines()
+    assert summary.requests == len(lines) == cost.bursts and summary.cycles == cost.cycles
+    matches = [LINE[format].fullmatch(line) for line in lines]
+    assert all(matches)
+    addresses = [int(m.group(1), 16) for m in matches]
+    assert all(a % 64 == 0 for a in addresses)
+    writes = sum(m.group(2) in ("WRITE", "W") for m in matches)
+    assert writes == cost.write_bursts and len(lines) - writes == cost.read_bursts
+    if format != "ramulator":
+        cycles = [int(m.group(3)) for m in matches]
+        assert cycles == sorted(cycles) and cycles[-1] < cost.cycles
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_bad_trace_targets_leave_nothing_behind(tmp_path):
+    schedule = ps.Schedule(ps.pointwise(2, 2, 4, 4), {}, ())
+    for path, format, message in [(tmp_path / "t.txt", "dramsim2", "mase_"),
+                                  (tmp_path / "t.txt", "vcd", "format"),
+                                  (tmp_path / "no" / "t.txt", "dramsim3", "no directory")]:
+        with pytest.raises(ps.TraceError, match=message):
+            ps.write_trace(schedule, path, format)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_traces_cover_every_group(tmp_path, small_net):
+    _, plan = small_net
+    summary = plan.write_trace(tmp_path / "plan.txt", "dramsim3")
+    cost = plan.dram_cost()
+    assert summary.requests == cost.bursts and summary.cycles == cost.cycles
+
+
+# -- command line --------------------------------------------------------------------------
+
+def test_cli_trace_and_energy_figures(tmp_path, capsys):
+    out = tmp_path / "mase_plan.trc"
+    assert main(["trace", "mobilenet_v1", "--buffer", "64K", "--format", "dramsim2",
+                 "--out", str(out), "--no-fusion", "--traversal", "lex"]) == 0
+    assert out.exists() and LINE["dramsim2"].fullmatch(out.open().readline().strip())
+    plan_json = tmp_path / "plan.json"
+    assert main(["optimize", "mobilenet_v1", "--buffer", "64K", "--no-fusion", "--quiet",
+                 "--dram", "lpddr4-3200", "--json", str(plan_json)]) == 0
+    totals = json.loads(plan_json.read_text())["totals"]
+    assert totals["energy_pj"] > 0 and totals["cycles"] > 0
+    assert "mJ" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["optimize", "mobilenet_v1", "--buffer", "64K", "--dram", "ddr9"], "ddr9"),
+    (["trace", "mobilenet_v1", "--buffer", "64K", "--format", "dramsim2", "--out", "x.trc"],
+     "mase_"),
+])
+def test_cli_bad_dram_input_gives_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
