@@ -87,7 +87,7 @@ class FusedGroup:
         """The group as one nest over the sink's dims (tuple names follow positions, so that
         groups of equal shapes share closed forms)."""
         sink = len(self.layers) - 1
-        domain = self._domain(sink)
+        domain = self.domain(sink)
         to_iterations = {sink: isl.Map.identity(domain.get_space().map_from_set())
                          .intersect_domain(domain)}
         operands: dict[str, Operand] = {}
@@ -96,18 +96,18 @@ class FusedGroup:
             if j != sink:  # iterations computing what the later layers need
                 needed = self._needed(j, to_iterations)
                 to_iterations[j] = needed.apply_range(
-                    self._access(j, layer.output.name).reverse()
-                    .intersect_range(self._domain(j)))
+                    self.access(j, layer.output.name).reverse()
+                    .intersect_range(self.domain(j)))
             for tensor in layer.tensors.values():
                 key = f"{layer.name}.{tensor.name}"
                 if key in self.inputs:
                     continue  # an intermediate: the producer's output operand
-                relation = to_iterations[j].apply_range(self._access(j, tensor.name))
+                relation = to_iterations[j].apply_range(self.access(j, tensor.name))
                 operands[key] = Operand(key, self._kind(j, tensor), relation,
-                                        self._space(j, tensor.name))
+                                        self.space(j, tensor.name))
             if j != sink:
                 operands[layer.name] = Operand(layer.name, ITERATIONS, to_iterations[j],
-                                               self._domain(j))
+                                               self.domain(j))
         ordered = {k: operands[k] for k in sorted(operands, key=self._key_order)}
         return Nest(self.name, self.sink.dims, self.sink.extents, domain, ordered)
 
@@ -119,9 +119,9 @@ class FusedGroup:
                 continue
             consumer, _, tensor = key.partition(".")
             c = next(i for i, layer in enumerate(self.layers) if layer.name == consumer)
-            reads.append(to_iterations[c].apply_range(self._access(c, tensor))
-                         .apply_range(self._reshape(c, tensor, j))
-                         .intersect_range(self._space(j, self.layers[j].output.name)))
+            reads.append(to_iterations[c].apply_range(self.access(c, tensor))
+                         .apply_range(self.reshape(c, tensor, j))
+                         .intersect_range(self.space(j, self.layers[j].output.name)))
         kept = [r for r in reads if not any(r.is_strict_subset(other) for other in reads)]
         needed = kept[0]
         for other in kept[1:]:
@@ -147,16 +147,16 @@ class FusedGroup:
     def _tag(self, j: int) -> int:
         return len(self.layers) - 1 - j
 
-    def _domain(self, j: int) -> isl.Set:
+    def domain(self, j: int) -> isl.Set:
         return self.layers[j].domain.set_tuple_name(_iterations(self._tag(j)))
 
-    def _access(self, j: int, tensor: str) -> isl.Map:
+    def access(self, j: int, tensor: str) -> isl.Map:
         """Layer ``j``'s access to ``tensor``, with tuples named by position."""
         return self.layers[j].tensors[tensor].access \
             .set_tuple_name(isl.dim_type.in_, _iterations(self._tag(j))) \
             .set_tuple_name(isl.dim_type.out, f"T{self._tag(j)}_{tensor}")
 
-    def _reshape(self, c: int, tensor: str, j: int) -> isl.Map:
+    def reshape(self, c: int, tensor: str, j: int) -> isl.Map:
         """Elements of layer ``c``'s input ``tensor`` -> the same elements of layer ``j``'s
         output, matched in row-major order (a flatten between a pool and a gemm)."""
         read = self.layers[c].tensors[tensor].shape
@@ -169,7 +169,7 @@ class FusedGroup:
             ", ".join(b),
             _row_major(a, read), _row_major(b, made), " and ".join(box)))
 
-    def _space(self, j: int, tensor: str) -> isl.Set:
+    def space(self, j: int, tensor: str) -> isl.Set:
         return self.layers[j].tensors[tensor].space.set_tuple_name(f"T{self._tag(j)}_{tensor}")
 
 

@@ -21,7 +21,7 @@ import islpy as isl
 
 from .errors import KernelFileError, LayerShapeError
 from .expressions import ExpressionError, evaluate
-from .layer import ROLES, Layer, Tensor
+from .layer import ROLES, Compute, Layer, Tensor
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # A capitalised word NOT followed by "[" is a symbol; followed by "[" it is a tuple name.
@@ -64,6 +64,7 @@ class Kernel:
     derived: dict[str, DerivedSymbol]
     domain: str
     tensors: dict[str, TensorSpec]
+    compute: Compute | None = None
 
     @classmethod
     def from_file(cls, path: str | Path) -> Kernel:
@@ -115,7 +116,8 @@ class Kernel:
         if name is None:
             name = self.kind + "(" + ",".join(f"{k}={v}" for k, v in values.items()) + ")"
         symbols = {k: v for k, v in bound.items() if k in self.symbols}
-        return Layer(name, self.kind, symbols, tuple(extents), extents, domain, tensors)
+        return Layer(name, self.kind, symbols, tuple(extents), extents, domain, tensors,
+                     self.compute)
 
     def _build(self, bound: dict[str, int]) -> tuple[isl.Set, dict[str, int], dict[str, Tensor]]:
         """The ISL objects of the layer with symbol values ``bound``."""
@@ -230,7 +232,26 @@ def _parse(data: dict, path: str) -> Kernel:
                                    need(entry, "access", str, f"tensors.{name}."))
     if [t.role for t in tensors.values()].count("output") != 1:
         raise KernelFileError(f"{path}: a kernel has exactly one tensor with role 'output'")
-    return Kernel(kind, data.get("doc", kind), path, symbols, derived, domain, tensors)
+    compute = data.get("compute")
+    if compute is not None:
+        compute = _parse_compute(compute, tensors, path)
+    return Kernel(kind, data.get("doc", kind), path, symbols, derived, domain, tensors, compute)
+
+
+def _parse_compute(text, tensors: dict[str, TensorSpec], path: str) -> Compute:
+    """``"O += W * I"`` or ``"O max= I"``: the output, the reduction and the factors."""
+    match = re.fullmatch(r"\s*(\w+)\s*(\+=|max=)\s*(\w+(?:\s*\*\s*\w+)*)\s*", str(text))
+    if match is None:
+        raise KernelFileError(f"{path}: compute must read like 'O += W * I' or 'O max= I', "
+                              f"got {text!r}")
+    output, operator, product = match.groups()
+    factors = tuple(re.split(r"\s*\*\s*", product))
+    for name in (output, *factors):
+        if name not in tensors:
+            raise KernelFileError(f"{path}: compute names {name!r}, which is not a tensor")
+    if tensors[output].role != "output" or any(tensors[f].role == "output" for f in factors):
+        raise KernelFileError(f"{path}: compute must update the output from the other tensors")
+    return Compute(output, operator[:-1], factors)
 
 
 def builtin_kernel_names() -> list[str]:

@@ -38,6 +38,19 @@ class Tensor:
         return math.prod(self.shape)
 
 
+@dataclass(frozen=True)
+class Compute:
+    """What an iteration computes: ``output op= product of factors`` (``op``: ``+`` or
+    ``max``); a residual ``R`` is the output's starting value. Only C emission needs it."""
+
+    output: str
+    op: str
+    factors: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.output} {self.op}= {' * '.join(self.factors)}"
+
+
 @dataclass(frozen=True, eq=False)
 class Layer:
     """A loop nest ``domain`` (a box over ``dims``) with its tensors.
@@ -53,6 +66,7 @@ class Layer:
     extents: Mapping[str, int]
     domain: isl.Set
     tensors: Mapping[str, Tensor]
+    compute: Compute | None = None
 
     @property
     def macs(self) -> int:
