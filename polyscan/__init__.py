@@ -21,6 +21,7 @@ from .dram import (
     load_preset,
     write_trace,
 )
+from .emit import EmitError, c_tensors, emit_c
 from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleError
 from .fusion import FusedGroup, FusedSchedule, FusionError
 from .kernel import Kernel, builtin_kernel_names, load_kernel
@@ -35,12 +36,12 @@ from .search.optimizer import BufferTooSmallError, optimize, search_layer
 from .traffic import Traffic, traffic
 
 __all__ = [
-    "BufferTooSmallError", "DramCost", "DramSettings", "FusedGroup", "FusedSchedule",
+    "BufferTooSmallError", "DramCost", "DramSettings", "EmitError", "FusedGroup", "FusedSchedule",
     "FusionError", "Kernel", "KernelFileError", "Layer", "LayerShapeError", "LowerBound",
     "Network", "OnnxImportError", "OrderComparison", "Plan", "PolyscanError", "PresetError",
     "Schedule", "ScheduleError", "Tensor", "TraceError", "Traffic", "builtin_kernel_names",
-    "builtin_presets", "compare_orders", "conv2d", "depthwise", "dram_cost", "fully_connected",
-    "grouped_conv2d", "load_kernel", "load_onnx", "load_preset", "lower_bound", "optimize",
-    "optimize_network", "pointwise", "pool", "scale", "search_layer", "traffic", "write_trace",
-    "zoo",
+    "builtin_presets", "c_tensors", "compare_orders", "conv2d", "depthwise", "dram_cost",
+    "emit_c", "fully_connected", "grouped_conv2d", "load_kernel", "load_onnx", "load_preset",
+    "lower_bound", "optimize", "optimize_network", "pointwise", "pool", "scale", "search_layer",
+    "traffic", "write_trace", "zoo",
 ]

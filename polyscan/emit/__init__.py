@@ -1,0 +1,12 @@
+"""Schedules as annotated C loop nests (docs/c_output.md).
+
+``emit_c(schedule)`` returns a C99 translation unit whose ``polyscan_run`` executes the
+schedule through one static on-chip buffer, moving exactly ``ps.traffic(schedule)``;
+``c_tensors(schedule)`` names its DRAM tensors in argument order; ``polyscan.emit.harness``
+compiles and runs it.
+"""
+
+from .program import EmitError
+from .unit import c_tensors, emit_c
+
+__all__ = ["EmitError", "c_tensors", "emit_c"]

@@ -1,0 +1,147 @@
+"""A schedule as the integer sets its C code scans, parametric in two tile origins.
+
+The tile being entered has origin ``o_d`` and the one before it ``p_d`` along each tiled dim
+(ISL parameters). DESIGN section 4 then reads as set differences that hold for every pair
+of consecutive tiles at once: what a tile loads of a read-only tensor is ``F(o) \\ F(p)``,
+what it evicts of the output ``F(p) \\ F(o)``, what an inner layer of a fused group computes
+anew ``F(o) \\ F(p)`` of its output. ``o_live`` and ``p_live`` are 0 where there is no such
+tile (before the first tile, after the last), which makes its footprints empty.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import islpy as isl
+
+from ..errors import PolyscanError
+from ..fusion import FusedSchedule
+from ..layer import Compute
+from ..nest import ACCUMULATE, EXPORTED, ONCHIP, READ
+from ..schedule import Schedule
+
+CURRENT, PREVIOUS = "o", "p"
+
+
+class EmitError(PolyscanError):
+    """A schedule cannot be written as C (a layer without a compute statement)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One layer of the schedule: its iterations and, per tensor, the operand it reads or
+    writes and the access from its iterations into that operand's elements."""
+
+    name: str
+    domain: isl.Set
+    compute: Compute
+    accesses: dict[str, tuple[str, isl.Map]]  # tensor -> (operand key, access)
+    bounds: dict[str, isl.Map]  # tensor -> access into its own tensor box (padding test)
+    residual: str | None  # tensor holding the output's starting value
+
+
+class Program:
+    """The sets of a schedule; stages in execution order, the sink (tiled) last."""
+
+    def __init__(self, schedule: Schedule):
+        self.schedule = schedule
+        self.nest = schedule.nest
+        self.dims = schedule.order  # the tiled dims: the others span their whole extent
+        self.params = [f"{which}_{name}" for which in (CURRENT, PREVIOUS)
+                       for name in (*self.dims, "live")]
+        self.stages = _stages(schedule)
+        self.operands = {k: o for k, o in self.nest.operands.items()
+                         if o.kind in (READ, ACCUMULATE, ONCHIP, EXPORTED)}
+
+    @property
+    def external(self) -> list[str]:
+        """Operands that live in DRAM, in argument order."""
+        return [k for k, o in self.operands.items() if o.kind != ONCHIP]
+
+    def context(self) -> isl.Set:
+        """What the parameters can be: origins of tiles of the grid, live flags 0 or 1."""
+        return isl.Set("[%s] -> { : %s }" % (", ".join(self.params), " and ".join(
+            [f"0 <= {which}_live <= 1" for which in (CURRENT, PREVIOUS)]
+            + [self._origin(which, d) for which in (CURRENT, PREVIOUS) for d in self.dims])))
+
+    def tile(self, which: str) -> isl.Set:
+        """Iterations of the sink's tile with origin ``which``."""
+        name = self.nest.domain.get_tuple_name()
+        bounds = [f"{which}_live = 1"] + [
+            f"{which}_{d} <= {d} < {which}_{d} + {self.schedule.tile_size(d)}" for d in self.dims]
+        box = isl.Set(f"[{', '.join(self.params)}] -> {{ {name}[{', '.join(self.nest.dims)}] : "
+                      f"{' and '.join(bounds)} }}")
+        return box.intersect(self.nest.domain.align_params(box.get_space()))
+
+    def footprint(self, key: str, which: str) -> isl.Set:
+        operand = self.operands[key]
+        tile = self.tile(which)
+        return tile.apply(operand.relation.align_params(tile.get_space())) \
+            .intersect(operand.space.align_params(tile.get_space()))
+
+    def entering(self, key: str) -> isl.Set:
+        return self.footprint(key, CURRENT).subtract(self.footprint(key, PREVIOUS))
+
+    def leaving(self, key: str) -> isl.Set:
+        return self.footprint(key, PREVIOUS).subtract(self.footprint(key, CURRENT))
+
+    def new_iterations(self, stage: Stage) -> isl.Set:
+        """Iterations of an inner stage computing the elements of its output that enter."""
+        key, access = stage.accesses[stage.compute.output]
+        return self.entering(key).apply(access.reverse().align_params(
+            self.context().get_space())).intersect(stage.domain)
+
+    def computed(self, stage: Stage, iterations: isl.Set) -> isl.Set:
+        """``iterations`` minus those whose factors fall in padding (they add nothing)."""
+        for tensor in stage.compute.factors:
+            inside = stage.bounds[tensor].domain()
+            iterations = iterations.intersect(inside.align_params(iterations.get_space()))
+        return iterations
+
+    def window(self, key: str) -> tuple[int, ...]:
+        """Per index of operand ``key``, the widest extent its footprint spans in any tile:
+        modular addresses over these widths never collide within one tile."""
+        footprint = self.footprint(key, CURRENT).intersect_params(self.context())
+        widths = []
+        for i in range(footprint.dim(isl.dim_type.set)):
+            width = footprint.dim_max(i).sub(footprint.dim_min(i))
+            widths.append(width.max_val().to_python() + 1)
+        return tuple(widths)
+
+    def _origin(self, which: str, d: str) -> str:
+        size, extent = self.schedule.tile_size(d), self.nest.extents[d]
+        tiles = math.ceil(extent / size)
+        return f"(exists n: {which}_{d} = {size}n and 0 <= n < {tiles})"
+
+
+def _stages(schedule: Schedule) -> list[Stage]:
+    if isinstance(schedule, FusedSchedule):
+        group = schedule.group
+        stages = []
+        for j, layer in enumerate(group.layers):
+            accesses, bounds = {}, {}
+            for tensor in layer.tensors:
+                key = f"{layer.name}.{tensor}"
+                access = group.access(j, tensor)
+                bounds[tensor] = access.intersect_range(group.space(j, tensor))
+                producer = group.inputs.get(key)
+                if producer is not None:
+                    p = next(i for i, x in enumerate(group.layers) if x.name == producer)
+                    key = f"{producer}.{group.layers[p].output.name}"
+                    access = access.apply_range(group.reshape(j, tensor, p))
+                accesses[tensor] = (key, access)
+            stages.append(_stage(layer, group.domain(j), accesses, bounds))
+        return stages
+    layer = schedule.layer
+    return [_stage(layer, layer.domain,
+                   {t.name: (t.name, t.access) for t in layer.tensors.values()},
+                   {t.name: t.access.intersect_range(t.space) for t in layer.tensors.values()})]
+
+
+def _stage(layer, domain, accesses, bounds) -> Stage:
+    if layer.compute is None:
+        raise EmitError(f"layer {layer.name!r} ({layer.kind}) has no compute statement: add "
+                        f"compute = \"O += W * I\" (or the like) to its kernel file")
+    residual = next((t.name for t in layer.tensors.values() if t.role == "residual"), None)
+    return Stage(layer.name, domain, layer.compute, accesses, bounds, residual)

@@ -1,0 +1,147 @@
+"""Emitted C, compiled with warnings as errors and sanitizers and run: outputs equal a numpy
+reference (every output element written), DMA counts equal ``ps.traffic`` exactly."""
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+from conftest import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import LAYERS, schedules
+from test_fusion_exact import fused_schedules
+
+import polyscan as ps
+from polyscan.cli import main
+from polyscan.emit.harness import build, run, verify
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+
+
+def compile_and_check(schedule, directory, sanitize=True):
+    """Values equal the numpy reference, DMA counts equal ``ps.traffic``."""
+    result = verify(schedule, directory, sanitize=sanitize)
+    assert result.wrong == [], schedule
+    assert result.reads == result.expected_reads, schedule
+    assert result.writes == result.expected_writes, schedule
+
+
+@settings(max_examples=examples(35))
+@given(data=st.data(), kind=st.sampled_from(sorted(LAYERS)))
+def test_layers_compute_the_reference_and_move_the_counted_data(data, kind, tmp_path_factory):
+    layer = data.draw(LAYERS[kind])
+    if data.draw(st.booleans()) and kind in ("pointwise", "depthwise", "conv2d"):
+        layer = layer.with_residual()
+    schedule = data.draw(schedules(layer))
+    compile_and_check(schedule, tmp_path_factory.mktemp("c"))
+
+
+@settings(max_examples=examples(20))
+@given(schedule=fused_schedules())
+def test_fused_groups_compute_the_reference_and_move_the_counted_data(schedule,
+                                                                      tmp_path_factory):
+    compile_and_check(schedule, tmp_path_factory.mktemp("c"))
+
+
+def test_a_pool_fused_into_a_gemm_through_a_flatten(tmp_path):
+    pool = ps.pool(3, 4, 4, kernel=(4, 4), stride=1, padding=0, name="gap")
+    fc = ps.fully_connected(3, 5, name="fc")
+    schedule = ps.FusedSchedule([pool, fc], tile={"k": 2, "c": 2}, order=("c", "k"),
+                                traversal="scan")
+    compile_and_check(schedule, tmp_path)
+
+
+def test_a_plain_optimised_build_of_an_optimal_schedule(tmp_path):
+    layer = ps.depthwise(16, 20, 20, kernel=3, stride=2, padding=1, name="dw")
+    schedule = ps.optimize(layer, 600)
+    compile_and_check(schedule, tmp_path, sanitize=False)
+
+
+def test_the_unit_is_annotated_and_keeps_data_in_one_buffer():
+    schedule = ps.Schedule(ps.depthwise(4, 8, 8, kernel=3, padding=1, name="dw"),
+                           {"y": 4, "c": 2}, ("c", "y"), "scan")
+    unit = ps.emit_c(schedule)
+    counted = ps.traffic(schedule)
+    assert "void polyscan_run(int32_t *const *tensors, long long *reads, long long *writes)" \
+        in unit
+    assert f"I: {counted.reads['I']} reads, 0 writes" in unit
+    assert f"O: 0 reads, {counted.writes['O']} writes" in unit
+    assert f"the model's peak: {counted.peak}" in unit and "traversal scan" in unit
+    assert len(re.findall(r"static int32_t \w+\[", unit)) == 1  # the buffer: the only data
+    assert ps.c_tensors(schedule) == [("I", (4, 8, 8)), ("W", (4, 3, 3)), ("O", (4, 8, 8))]
+
+
+def test_a_layer_without_a_compute_statement_is_refused(tmp_path):
+    text = open(ps.load_kernel("pointwise").path).read()
+    kernel_file = tmp_path / "mine.toml"
+    kernel_file.write_text(text.replace('compute = "O += W * I"\n', ""))
+    layer = ps.load_kernel(str(kernel_file)).layer(name="mine", K=2, C=2, IH=2, IW=2)
+    with pytest.raises(ps.EmitError, match="compute"):
+        ps.emit_c(ps.Schedule(layer))
+
+
+@pytest.mark.parametrize("text, message", [("O = W * I", "compute must read like"),
+                                           ("O += W * Q", "'Q'"), ("I += W * O", "output")])
+def test_bad_compute_statements_are_rejected(tmp_path, text, message):
+    original = open(ps.load_kernel("pointwise").path).read()
+    kernel_file = tmp_path / "bad.toml"
+    kernel_file.write_text(original.replace('"O += W * I"', f'"{text}"'))
+    with pytest.raises(ps.KernelFileError, match=message):
+        ps.load_kernel(str(kernel_file))
+
+
+def test_cli_emit_c_writes_a_unit_that_compiles(tmp_path, capsys):
+    out = tmp_path / "b2_dw.c"
+    assert main(["emit-c", "mobilenet_v2", "--layer", "b2_dw", "--buffer", "64K",
+                 "--no-fusion", "--out", str(out)]) == 0
+    assert "b2_dw" in capsys.readouterr().out
+    tensors = ps.c_tensors(ps.optimize(ps.zoo.mobilenet_v2().layer("b2_dw"), 65536))
+    build(out.read_text(), tensors, tmp_path)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["emit-c", "mobilenet_v2", "--layer", "nope", "--buffer", "64K", "--out", "x.c"],
+     "has no layer 'nope'"),
+    (["emit-c", "mobilenet_v2", "--layer", "b2_dw", "--buffer", "64K", "--out", "no/x.c"],
+     "no folder"),
+])
+def test_cli_emit_c_bad_input(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_check_catches_a_unit_that_skips_a_load_or_computes_wrongly(tmp_path):
+    schedule = ps.Schedule(ps.pointwise(3, 4, 5, 5, name="pw"), {"c": 2}, ("c",))
+    tensors = ps.c_tensors(schedule)
+    values = {"I": np.ones((3, 5, 5)), "W": np.ones((4, 3)), "O": np.zeros((4, 5, 5))}
+    unit = ps.emit_c(schedule)
+    for tampered in (unit.replace("ps_reads[0]++;", ""), unit.replace(") += W_BUF", ") -= W_BUF")):
+        after, reads, _ = run(build(tampered, tensors, tmp_path), tensors, values)
+        assert reads["I"] != ps.traffic(schedule).reads["I"] or \
+            not np.array_equal(after["O"], np.full((4, 5, 5), 3))
+    after, reads, _ = run(build(unit, tensors, tmp_path), tensors, values)
+    assert reads["I"] == ps.traffic(schedule).reads["I"]
+    assert np.array_equal(after["O"], np.full((4, 5, 5), 3))
+
+
+def test_a_max_reduction_from_a_kernel_file(tmp_path):
+    text = open(ps.load_kernel("pool").path).read().replace('kind = "pool"', 'kind = "maxpool"')
+    kernel_file = tmp_path / "maxpool.toml"
+    kernel_file.write_text(re.sub(r'(?m)^compute = .*$', 'compute = "O max= I"', text))
+    layer = ps.load_kernel(str(kernel_file)).layer(name="mp", C=3, IH=7, IW=7, KH=3, KW=3, SH=2,
+                                                   SW=2, PT=1, PL=1, PB=1, PR=1)
+    schedule = ps.Schedule(layer, {"y": 2, "r": 2}, ("y", "r"), "scan")
+    tensors = ps.c_tensors(schedule)
+    image = np.random.default_rng(1).integers(-50, 50, (3, 7, 7))
+    after, reads, writes = run(build(ps.emit_c(schedule), tensors, tmp_path, sanitize=True),
+                               tensors, {"I": image, "O": np.zeros((3, 4, 4))})
+    padded = np.pad(image, ((0, 0), (1, 1), (1, 1)), constant_values=np.iinfo(np.int32).min)
+    expected = np.array([[[padded[c, 2 * y:2 * y + 3, 2 * x:2 * x + 3].max() for x in range(4)]
+                          for y in range(4)] for c in range(3)])
+    assert np.array_equal(after["O"], expected)
+    counted = ps.traffic(schedule)
+    assert (reads["I"], reads["O"], writes["O"]) == \
+        (counted.reads["I"], counted.reads["O"], counted.writes["O"])
