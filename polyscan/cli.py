@@ -20,12 +20,13 @@ from . import zoo
 from .dram import FORMATS, DramSettings, builtin_presets
 from .dram.memory import LAYOUTS
 from .dram.trace import check_trace_target
+from .emit import emit_c
 from .errors import PolyscanError
 from .onnx_import import load_onnx
 from .plan import optimize_network
 from .schedule import Schedule
 from .search.compare import compare_orders
-from .search.optimizer import OBJECTIVES
+from .search.optimizer import OBJECTIVES, search_layer
 from .traffic import traffic
 
 MODEL_HELP = f"an .onnx file or a built-in network ({', '.join(zoo.NETWORKS)})"
@@ -64,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", required=True, metavar="FILE",
                        help="trace file (.gz: compressed; dramsim2 names must start mase_)")
     trace.set_defaults(run=_run_trace)
+
+    emit = commands.add_parser("emit-c", help="the schedule of a layer (the fused group "
+                               "holding it, with fusion) as annotated C")
+    emit.add_argument("model", help=MODEL_HELP)
+    emit.add_argument("--layer", required=True, help="layer name")
+    _plan_options(emit)
+    emit.add_argument("--out", required=True, metavar="FILE", help="C file to write")
+    emit.set_defaults(run=_run_emit)
 
     compare = commands.add_parser("compare-orders",
                                   help="best schedule of each traversal for one layer")
@@ -139,7 +148,7 @@ def _run_traffic(args) -> int:
             rows.append((schedule, traffic(schedule)))
     _print_traffic_table(net.name, rows)
     if args.json:
-        _write_json(args.json, {"network": net.name, "schedules": [
+        _write_atomically(args.json, {"network": net.name, "schedules": [
             {"layer": s.layer.name, "tile": s.tile, "order": list(s.order),
              "traversal": s.traversal, "reads": t.reads, "writes": t.writes, "peak": t.peak,
              "tiles": t.tiles, "dram_entries": t.total} for s, t in rows]})
@@ -154,7 +163,7 @@ def _run_optimize(args) -> int:
         _console().print(plan.table())
     print(plan.summary())
     if args.json:
-        _write_json(args.json, plan.to_json())
+        _write_atomically(args.json, plan.to_json())
     return 0
 
 
@@ -168,6 +177,25 @@ def _run_trace(args) -> int:
     return 0
 
 
+def _run_emit(args) -> int:
+    _check_writable(args.out)
+    net = _network(args.model)
+    net.layer(args.layer)  # an unknown layer fails before the search
+    if args.no_fusion:
+        traversals = ("lex", "scan") if args.traversal == "all" else (args.traversal,)
+        schedule = search_layer(net.layer(args.layer), parse_size(args.buffer), traversals,
+                                args.objective, DramSettings(args.dram, args.element_bits,
+                                                             args.layout)).schedule
+    else:
+        plan = _plan(args)
+        schedule = next(g.schedule for g in plan.groups if args.layer in g.layers)
+    unit = emit_c(schedule)
+    _write_atomically(args.out, unit)
+    print(f"{args.out}: {schedule}, {len(unit.splitlines()):,} lines; predicted DRAM traffic "
+          f"{traffic(schedule).total:,} entries")
+    return 0
+
+
 def _run_compare(args) -> int:
     buffer = parse_size(args.buffer)
     if args.json:
@@ -176,7 +204,7 @@ def _run_compare(args) -> int:
     comparison = compare_orders(layer, buffer)
     _console().print(comparison.table(lex_rows=args.lex_rows))
     if args.json:
-        _write_json(args.json, json.loads(comparison.to_json()))
+        _write_atomically(args.json, json.loads(comparison.to_json()))
     return 0
 
 
@@ -239,13 +267,14 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path}: folder {folder} is not writable")
 
 
-def _write_json(path: str, data) -> None:
-    """Write atomically: a temporary file in the same folder, renamed into place."""
+def _write_atomically(path: str, data) -> None:
+    """Write text (or JSON of ``data``) through a temporary file in the same folder,
+    renamed into place."""
     target = Path(path)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2)
+            stream.write(data if isinstance(data, str) else json.dumps(data, indent=2))
         os.replace(temporary, target)
     except BaseException:
         os.unlink(temporary)
