@@ -248,10 +248,12 @@ def _subset_program(batch: Batch, level, keep: bool) -> dict:
 
 
 def _trace_subsets(batch: Batch, best: dict, level) -> tuple[str, ...]:
+    """The order behind the best value, ties to the earliest dim of the nest (not a set's
+    iteration order: that varies with the hash seed from run to run)."""
     key, order = frozenset(batch.dims), []
     while key:
-        d = next(d for d in key if best[key - {d}][0] + level(batch, key - {d}, d)[0]
-                 == best[key][0])
+        d = next(d for d in batch.dims if d in key and
+                 best[key - {d}][0] + level(batch, key - {d}, d)[0] == best[key][0])
         order.append(d)
         key = key - {d}
     return tuple(order)
