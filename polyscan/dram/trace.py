@@ -40,6 +40,7 @@ class TraceSummary:
     format: str
     requests: int  # lines written: one per burst
     cycles: int  # the cycle after the last request's group ends
+    preset: str  # the device whose clock the cycles count (replay with its device file)
 
 
 def write_bursts(spans, cost, burst_bytes: int, path: Path, format: str) -> TraceSummary:
@@ -65,7 +66,7 @@ def write_bursts(spans, cost, burst_bytes: int, path: Path, format: str) -> Trac
     except BaseException:
         os.unlink(temporary)
         raise
-    return TraceSummary(path, format, requests, start)
+    return TraceSummary(path, format, requests, start, cost.preset)
 
 
 def check_trace_target(path: Path, format: str):
