@@ -87,3 +87,18 @@ def torchvision_mobilenet_v2() -> onnx.ModelProto:
     x = g.node("Flatten", [x], name="/Flatten", axis=1)
     x = g.gemm(x, 1280, 1000, name="/classifier/classifier.1/Gemm")
     return g.model(x, [1, 1000])
+
+
+def small_network() -> onnx.ModelProto:
+    """A stem, an inverted-residual block with its residual add, a head: seconds to optimize
+    and report on."""
+    g = GraphBuilder(3, 16, 16)
+    stem = g.clip(g.conv("x", 3, 8, stride=2, name="stem"))
+    x = g.clip(g.conv(stem, 8, 16, kernel=1, pad=0, name="expand"))
+    x = g.clip(g.conv(x, 16, 16, group=16, name="dw"))
+    x = g.conv(x, 16, 8, kernel=1, pad=0, name="project")
+    x = g.node("Add", [stem, x], name="add")
+    x = g.clip(g.conv(x, 8, 32, kernel=1, pad=0, name="head"))
+    x = g.node("GlobalAveragePool", [x], name="gap")
+    x = g.node("Flatten", [x], name="flatten")
+    return g.model(g.gemm(x, 32, 10, name="fc"), [1, 10])

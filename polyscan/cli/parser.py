@@ -1,0 +1,115 @@
+"""The command-line grammar: commands, their options and help."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import zoo
+from ..dram import FORMATS, builtin_presets
+from ..dram.memory import LAYOUTS
+from ..search.optimizer import OBJECTIVES
+from . import commands
+from .support import UsageError
+
+MODEL_HELP = f"an .onnx file or a built-in network ({', '.join(zoo.NETWORKS)})"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), like every other error."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="polyscan", description="Exact DRAM traffic, energy and time of "
+                     "tiled, Scan-ordered and fused CNN schedules.")
+    subparsers = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run, help: str, buffer=True, json_help="also write the figures "
+                "as JSON") -> argparse.ArgumentParser:
+        sub = subparsers.add_parser(name, help=help, description=help)
+        sub.add_argument("model", help=MODEL_HELP)
+        if buffer:
+            sub.add_argument("--buffer", required=True, help="on-chip buffer in entries: "
+                             "65536, 64K, 1M")
+        sub.add_argument("--json", metavar="FILE", help=json_help)
+        sub.add_argument("--quiet", action="store_true",
+                         help="no tables or progress: the summary line only")
+        sub.set_defaults(run=run)
+        return sub
+
+    optimize = command("optimize", commands.optimize, "optimal schedules of a whole network",
+                       json_help="also write the plan as JSON")
+    _search_options(optimize)
+    _device_options(optimize)
+
+    report = command("report", commands.report, "a self-contained HTML report: the seed paper's "
+                     "four configurations, the optimized plan, figures")
+    _device_options(report)
+    report.add_argument("--sweep", metavar="SIZES", help="also sweep these buffer sizes, "
+                        "e.g. 16K,32K,64K,128K")
+    report.add_argument("--out", required=True, metavar="FILE", help="HTML file to write")
+    report.add_argument("--plots", metavar="FOLDER", help="also write every figure as PNG "
+                        "and SVG there")
+
+    sweep = command("sweep", commands.sweep, "the network optimized at several buffer sizes",
+                    buffer=False)
+    sweep.add_argument("--buffers", required=True, metavar="SIZES",
+                       help="buffer sizes, e.g. 16K,32K,64K,128K")
+    _search_options(sweep)
+    _device_options(sweep)
+    sweep.add_argument("--plot", metavar="FILE", help="also draw the curve (.png or .svg)")
+
+    trace = command("trace", commands.trace, "the optimized plan's DRAM requests as a trace for "
+                    "DRAMSim2, DRAMSim3 or Ramulator")
+    _search_options(trace)
+    _device_options(trace)
+    trace.add_argument("--format", choices=FORMATS, default="dramsim3", help="trace format")
+    trace.add_argument("--out", required=True, metavar="FILE",
+                       help="trace file (.gz: compressed; dramsim2 names must start mase_)")
+
+    emit = command("emit-c", commands.emit, "the schedule of a layer (the fused group holding "
+                   "it, with fusion) as annotated C")
+    emit.add_argument("--layer", required=True, help="layer name")
+    _search_options(emit)
+    _device_options(emit)
+    emit.add_argument("--out", required=True, metavar="FILE", help="C file to write")
+
+    compare = command("compare-orders", commands.compare,
+                      "best schedule of each traversal and loop order for one layer",
+                      json_help="also write every row as JSON")
+    compare.add_argument("--layer", required=True, help="layer name")
+    compare.add_argument("--lex-rows", type=int, default=12,
+                         help="how many lex loop orders to print (all are in --json)")
+    compare.add_argument("--plot", metavar="FILE", help="also draw the traversals (.png, .svg)")
+
+    count = command("traffic", commands.traffic_of, "exact DRAM traffic of one schedule per layer",
+                    buffer=False)
+    count.add_argument("--layers", help="comma-separated layer names (default: all)")
+    count.add_argument("--tile", default="", help="tile sizes, e.g. y=8,x=8,k=32; for each "
+                       "layer, a dim it lacks is skipped and a size beyond its extent means "
+                       "untiled")
+    count.add_argument("--order", help="tiled dims outer to inner, e.g. k,y,x (default: the "
+                       "layer's dim order)")
+    count.add_argument("--traversal", default="lex,scan",
+                       help="comma-separated traversals: lex, scan, zorder, hilbert")
+    return parser
+
+
+def _search_options(command):
+    command.add_argument("--no-fusion", action="store_true", help="schedule layers alone")
+    command.add_argument("--traversal", choices=("lex", "scan", "all"), default="all",
+                         help="traversals to search (all: lex and scan)")
+
+
+def _device_options(command):
+    command.add_argument("--objective", choices=OBJECTIVES, default="traffic",
+                         help="what the search minimises: DRAM entries, or modeled DRAM "
+                         "energy or time")
+    command.add_argument("--dram", default="ddr3-1600", metavar="PRESET",
+                         help=f"DRAM device: {', '.join(builtin_presets())} or a preset .toml")
+    command.add_argument("--element-bits", type=int, default=8, choices=(8, 16, 32),
+                         help="bits per tensor element in DRAM")
+    command.add_argument("--layout", choices=LAYOUTS, default="CHW",
+                         help="activation layout in DRAM")
