@@ -109,6 +109,8 @@ class CUnit:
             base += region.size
         self.buffer = base
         self.context = program.context()
+        self.compute = {stage.name: _identifier(stage.name, names) + "_compute"
+                        for stage in program.stages}
 
     def text(self) -> str:
         parts = [self.header(), PRELUDE,
@@ -216,7 +218,7 @@ class CUnit:
                     f"{INDENT}if (value > {target})\n{INDENT * 2}{target} = value;\n")
         params = ", ".join(f"int {d}" for d in dims) or "void"
         text = (f"/* layer {stage.name}: {stage.compute} */\n"
-                f"static void {_identifier(stage.name, set())}_compute({params})\n"
+                f"static void {self.compute[stage.name]}({params})\n"
                 f"{{\n{body}}}\n")
         if stage is not self.program.stages[-1]:
             args = ", ".join(out.args())
@@ -241,60 +243,67 @@ class CUnit:
                 f"/* o: the tile being entered, p: the tile before it */\n{names}")
 
     def run(self) -> str:
-        program, t = self.program, self.traffic
-        steps = []
-        sink = program.stages[-1]
-        out_key, _ = sink.accesses[sink.compute.output]
-        out = self.regions[out_key]
-        steps.append((f"{out_key}: write back F(p) \\ F(o), the elements leaving the buffer "
-                      f"({t.writes.get(out_key, 0)} entries over the run)",
-                      program.leaving(out_key), f"{out.ident}_store"))
-        steps.append(("end", None, None))
-        for key, operand in program.operands.items():
-            if operand.kind == READ:
-                region = self.regions[key]
-                steps.append((f"{key}: load F(o) \\ F(p), the new footprint "
-                              f"({t.reads.get(key, 0)} entries over the run)",
-                              program.entering(key), f"{region.ident}_load"))
-        for stage in program.stages[:-1]:
-            key, _ = stage.accesses[stage.compute.output]
-            region = self.regions[key]
-            recomputed = t.recomputed.get(stage.name, 0)
-            steps.append((f"{stage.name}: compute the elements of {key} entering the buffer, "
-                          f"F(o) \\ F(p) ({recomputed} MACs recomputed over the run)",
-                          program.entering(key), f"{region.ident}_start"))
-            steps.append((None, program.computed(stage, program.new_iterations(stage)),
-                          f"{_identifier(stage.name, set())}_compute"))
-            if program.operands[key].kind == EXPORTED:
-                steps.append((f"{key}: write each element once, when first computed "
-                              f"({t.writes.get(key, 0)} entries over the run)",
-                              program.entering(key), f"{region.ident}_export"))
-        steps.append((f"{out_key}: bring in F(o) \\ F(p): partial sums read back "
-                      f"({t.reads.get(out_key, 0)} entries over the run), new elements "
-                      f"initialised", program.entering(out_key), f"{out.ident}_enter"))
-        steps.append((f"{sink.name}: every iteration of the tile", program.computed(
-            sink, program.tile(CURRENT)), f"{_identifier(sink.name, set())}_compute"))
-
+        """``polyscan_run``: per step from tile ``p`` to tile ``o``, the writes ``p`` leaves
+        behind, then (unless past the last tile) what ``o`` brings in and computes."""
         indent = INDENT * 2
-        body = []
-        for comment, points, statement in steps:
-            if comment == "end":
-                body.append(f"{indent}if (t == TILES)\n{indent}{INDENT}break;\n")
-                continue
-            code = loops(points, statement, self.context, indent)
-            if comment:
-                body.append(f"{indent}/* {comment} */\n")
-            body.append(code or f"{indent}/* (nothing) */\n")
         resets = "".join(f"{INDENT}memset({r.ident}_{flag}, 0, sizeof {r.ident}_{flag});\n"
                          for r in self.regions.values()
                          for kind, flag in ((ACCUMULATE, "seen"), (EXPORTED, "written"))
-                         if program.operands[r.key].kind == kind)
+                         if self.program.operands[r.key].kind == kind)
         return ("void polyscan_run(int32_t *const *tensors, long long *reads, long long *writes)\n"
                 f"{{\n{INDENT}ps_dram = tensors;\n{INDENT}ps_reads = reads;\n"
                 f"{INDENT}ps_writes = writes;\n{resets}"
                 f"{INDENT}for (long t = 0; t <= TILES; t++) {{\n"
                 f"{indent}const int *p = ps_origin[t], *o = ps_origin[t + 1];\n"
-                + "".join(body) + f"{INDENT}}}\n}}\n")
+                + self.steps(self.leaving(), indent)
+                + f"{indent}if (t == TILES)\n{indent}{INDENT}break;\n"
+                + self.steps(self.entering(), indent) + f"{INDENT}}}\n}}\n")
+
+    def leaving(self) -> list[tuple]:
+        out = self.output_key()
+        return [(f"{out}: write back F(p) \\ F(o), the elements leaving the buffer "
+                 f"({self.traffic.writes.get(out, 0)} entries over the run)",
+                 self.program.leaving(out), f"{self.regions[out].ident}_store")]
+
+    def entering(self) -> list[tuple]:
+        program, t = self.program, self.traffic
+        steps = [(f"{key}: load F(o) \\ F(p), the new footprint ({t.reads.get(key, 0)} "
+                  f"entries over the run)", program.entering(key),
+                  f"{self.regions[key].ident}_load")
+                 for key, operand in program.operands.items() if operand.kind == READ]
+        for stage in program.stages[:-1]:
+            key, _ = stage.accesses[stage.compute.output]
+            ident = self.regions[key].ident
+            steps += [(f"{stage.name}: compute the elements of {key} entering the buffer, "
+                       f"F(o) \\ F(p) ({t.recomputed.get(stage.name, 0)} MACs recomputed over "
+                       f"the run)", program.entering(key), f"{ident}_start"),
+                      (None, program.computed(stage, program.new_iterations(stage)),
+                       self.compute[stage.name])]
+            if program.operands[key].kind == EXPORTED:
+                steps.append((f"{key}: write each element once, when first computed "
+                              f"({t.writes.get(key, 0)} entries over the run)",
+                              program.entering(key), f"{ident}_export"))
+        out, sink = self.output_key(), program.stages[-1]
+        return steps + [
+            (f"{out}: bring in F(o) \\ F(p): partial sums read back ({t.reads.get(out, 0)} "
+             f"entries over the run), new elements initialised", program.entering(out),
+             f"{self.regions[out].ident}_enter"),
+            (f"{sink.name}: every iteration of the tile",
+             program.computed(sink, program.tile(CURRENT)), self.compute[sink.name])]
+
+    def steps(self, steps: list[tuple], indent: str) -> str:
+        """Each step's comment and its loops (from ISL's AST builder) over its set."""
+        text = ""
+        for comment, points, statement in steps:
+            if comment:
+                text += f"{indent}/* {comment} */\n"
+            text += loops(points, statement, self.context, indent) or \
+                f"{indent}/* (nothing) */\n"
+        return text
+
+    def output_key(self) -> str:
+        sink = self.program.stages[-1]
+        return sink.accesses[sink.compute.output][0]
 
 
 def _layers(schedule):
