@@ -143,3 +143,16 @@ def test_bad_input_is_one_line_and_writes_nothing(argv, message, capsys, tmp_pat
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_energy_report_also_compares_with_the_least_traffic_baseline(model):
+    from polyscan.report import build_report
+
+    net = ps.load_onnx(model)
+    built = build_report(net, 2048, objective="energy", progress=False)
+    text = built.html()
+    reference = ps.optimize_network(net, 2048, fusion=False, traversals=("lex",),
+                                    progress=False)
+    assert built.reference.total == reference.total
+    assert "lex, no fusion, least traffic" in text and "the seed paper's baseline" in text
+    assert built.optimized.dram_cost().energy_pj <= reference.dram_cost().energy_pj
