@@ -126,7 +126,8 @@ def emit(args) -> int:
 def compare(args) -> int:
     _check_outputs(args.json, plot=args.plot)
     buffer = support.parse_size(args.buffer)
-    layer = support.network(args.model).layer(args.layer)
+    net = support.network(args.model)
+    layer = net.layer(args.layer)
     comparison = compare_orders(layer, buffer)
     if not args.quiet:
         console().print(comparison.table(lex_rows=args.lex_rows))
@@ -138,7 +139,7 @@ def compare(args) -> int:
         from .. import plots
         plots.save(plots.order_comparison(comparison), args.plot)
     if args.json:
-        write_atomically(args.json, json.loads(comparison.to_json()))
+        write_atomically(args.json, {"network": net.name, **json.loads(comparison.to_json())})
     return 0
 
 
