@@ -77,6 +77,12 @@ class Plan:
             self._dram_cost = self.dram.cost(self)
         return self._dram_cost
 
+    @property
+    def energy_floor_pj(self) -> float:
+        """No plan of this network can cost less DRAM energy: the floor's entries in whole
+        bursts, each at the cheapest a burst can cost on the device (docs/dram.md)."""
+        return _floor_measure("energy", self.dram)(self.floor)
+
     def write_trace(self, path, format: str = "dramsim3") -> TraceSummary:
         """The plan's DRAM requests as a DRAMSim2, DRAMSim3 or Ramulator trace (docs/dram.md)."""
         return self.dram.write_trace(self, path, format)
@@ -116,6 +122,7 @@ class Plan:
             "groups": self.rows(),
             "totals": {"dram_entries": self.total, "compulsory_unfused": self.compulsory_unfused,
                        "floor": self.floor, "energy_pj": cost.energy_pj,
+                       "energy_floor_pj": self.energy_floor_pj,
                        "energy_breakdown_pj": cost.breakdown, "cycles": cost.cycles,
                        "seconds": cost.seconds, "row_hit_rate": cost.row_hit_rate},
         }

@@ -112,7 +112,10 @@ class Report:
                 f"<b>{1 - cost.energy_pj / base_cost.energy_pj:.1%} less</b> than the "
                 f"baseline's {base_cost.energy_pj / 1e9:.3f} mJ (the seed paper reports 67%)"
                 + self.reference_sentence() +
-                f". Schedules chosen for least {_e(self.objective)}.")
+                f"; {cost.energy_pj / best.energy_floor_pj:.2f} x the energy floor "
+                f"({best.energy_floor_pj / 1e9:.3f} mJ: the floor's entries in full bursts at "
+                f"the cheapest burst energy). Schedules chosen for least "
+                f"{_e(self.objective)}.")
 
     def reference_sentence(self) -> str:
         if self.reference is None:

@@ -302,7 +302,12 @@ def test_the_energy_objective_never_costs_more_energy():
 def test_the_energy_objective_on_a_network(small_net):
     net, by_traffic = small_net
     by_energy = ps.optimize_network(net, 700, objective="energy")
-    assert by_energy.dram_cost().energy_pj <= by_traffic.dram_cost().energy_pj
+    assert by_energy.energy_floor_pj <= by_energy.dram_cost().energy_pj \
+        <= by_traffic.dram_cost().energy_pj
+    for buffer in (300, 4000):  # the floor bounds every plan, fused or not
+        for fusion in (False, True):
+            plan = ps.optimize_network(net, buffer, fusion=fusion, objective="energy")
+            assert plan.energy_floor_pj <= plan.dram_cost().energy_pj
     assert all(ps.traffic(g.schedule).peak <= 700 for g in by_energy.groups)
     with pytest.raises(ps.PolyscanError, match="objective"):
         ps.optimize_network(net, 700, objective="power")
