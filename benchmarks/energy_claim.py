@@ -3,7 +3,7 @@ against our optimized plan (issue 5).
 
 Each row is a plan of ``ps.optimize_network``: the traversals searched, fusion or not, and
 the objective (traffic: least DRAM entries, ties to the fewest tiles; energy: least modeled
-DRAM energy among each traversal's 8 least-traffic schedules). Energy, time and breakdown come
+DRAM energy among each traversal's 16 least-traffic schedules). Energy, time and breakdown come
 from ``plan.dram_cost()`` on the preset (DDR3-1600, the Micron part of DRAMSim2's
 DDR3_micron_32M_8B_x4_sg125.ini), 8-bit elements, CHW layout.
 

@@ -203,7 +203,9 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                 if best[first] is None or (best[last + 1] is not None and best[first] +
                                            floor_of(run.compulsory) >= best[last + 1]):
                     continue
-                group = run.search(buffer, traversals, searched, objective, dram)
+                limit = None if best[last + 1] is None or objective == "traffic" else \
+                    best[last + 1] - best[first]
+                group = run.search(buffer, traversals, searched, objective, dram, limit)
                 evaluated += 1
                 cost = None if group is None else group.measure(objective)
                 if cost is not None and (best[last + 1] is None or
@@ -283,18 +285,22 @@ class _Run:
                    if o.kind in (READ, ACCUMULATE, EXPORTED))
 
     def search(self, buffer, traversals, searched, objective="traffic",
-               dram=None) -> Group | None:
-        """The run's optimal schedule as a group, None if nothing fits the buffer."""
+               dram=None, limit=None) -> Group | None:
+        """The run's optimal schedule as a group; None if nothing fits the buffer, or if
+        nothing costs less than ``limit`` (energy, latency: the search stops early then).
+        ``searched`` shares results between runs of one shape."""
         key = self.nest.shape_key
-        if key not in searched:
+        known = searched.get(key, ())
+        if known == () or (isinstance(known, float) and (limit is None or limit > known)):
             try:
-                searched[key] = (search_nest(self.nest, self.make, self.label, buffer,
-                                             traversals, objective, dram),
-                                 tuple(self.nest.operands))
+                found = search_nest(self.nest, self.make, self.label, buffer, traversals,
+                                    objective, dram, limit)
+                searched[key] = float(limit) if found is None else \
+                    (found, tuple(self.nest.operands))
             except BufferTooSmallError:
                 searched[key] = None
-        if searched[key] is None:
-            return None
+        if searched[key] is None or isinstance(searched[key], float):
+            return None  # nothing fits, or nothing beats the limit it was searched under
         found, keys = searched[key]
         best = found.schedule
         schedule = self.make(best.tile, best.order, best.traversal)

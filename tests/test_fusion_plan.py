@@ -108,3 +108,24 @@ def test_groups_of_equal_shape_share_tables_under_their_own_names():
         assert (counted.reads, counted.writes) == (found.traffic.reads, found.traffic.writes)
         assert all(key.endswith(("1.I", "1.W", "1.O")) == (group is first)
                    for key in counted.reads)
+
+
+@pytest.mark.parametrize("buffer", [300, 4000])
+def test_the_energy_partition_is_the_best_of_all_partitions(net, buffer):
+    """The search skips runs (and stops counting candidates) that cannot beat the best
+    partition found so far; that must never change the answer."""
+    plan = ps.optimize_network(net, buffer, objective="energy")
+    n = len(net.layers)
+    cost = {}
+    for first in range(n):
+        for last in range(first, n):
+            group = _Run(net, net.layers[first:last + 1]).search(buffer, ("lex", "scan"), {},
+                                                                 "energy")
+            cost[first, last] = None if group is None else group.measure("energy")
+    best = None
+    for cuts in itertools.product([False, True], repeat=n - 1):
+        bounds = [0] + [i + 1 for i, cut in enumerate(cuts) if cut] + [n]
+        costs = [cost.get((a, b - 1)) for a, b in zip(bounds, bounds[1:])]
+        if None not in costs and (best is None or sum(costs) < best):
+            best = sum(costs)
+    assert sum(g.measure("energy") for g in plan.groups) == pytest.approx(best)

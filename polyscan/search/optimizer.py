@@ -40,7 +40,7 @@ from .tables import NestTables, tables_for
 SEARCHABLE = ("lex", "scan")
 OBJECTIVES = ("traffic", "energy", "latency")
 CHUNK = 1 << 15  # tile-size combinations evaluated together
-CANDIDATES = 8  # least-traffic schedules per traversal compared on DRAM energy or time
+CANDIDATES = 16  # least-traffic schedules per traversal compared on DRAM energy or time
 
 
 class BufferTooSmallError(PolyscanError):
@@ -120,9 +120,13 @@ def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE, objective: st
 
 def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
                 traversals=SEARCHABLE, objective: str = "traffic",
-                dram: DramSettings | None = None) -> Search:
+                dram: DramSettings | None = None, limit: float | None = None) -> Search | None:
     """The best schedules of ``nest``; ``make_schedule(tile, order, traversal)`` builds them
-    (a Schedule of a layer, a FusedSchedule of a group); ``label`` names the nest."""
+    (a Schedule of a layer, a FusedSchedule of a group); ``label`` names the nest.
+
+    ``limit`` (energy and latency objectives): a caller that only wants the nest if it costs
+    less than ``limit`` gets None when no candidate does, and each candidate's count stops
+    once it passes the limit."""
     start = time.perf_counter()
     traversals = _checked_traversals(traversals)
     buffer = checked_buffer(buffer)
@@ -145,24 +149,28 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
         return found
 
     best = space.ranked_search((flat, tiles, peaks), traversals, evaluate)
+    results = {t: [_result(space, t, key, evaluated[t]) for key in best[t]] for t in traversals}
+    if objective != "traffic":
+        dram = dram or DramSettings()
+        costed = {t: _costed(results[t], objective, dram, limit) for t in traversals}
+        if not any(costed.values()):
+            return None  # nothing beats the caller's limit
+        results = {t: costed[t] or _costed(results[t], objective, dram) for t in traversals}
     for traversal in traversals:  # listed order: ties go to the first
-        results = [_result(space, traversal, key, evaluated[traversal])
-                   for key in best[traversal]]
-        if objective != "traffic":
-            results = _costed(results, objective, dram or DramSettings())
-        search.results[traversal] = min(results, key=lambda r: _rank(r, objective))
+        search.results[traversal] = min(results[traversal], key=lambda r: _rank(r, objective))
     search.seconds = time.perf_counter() - start
     return search
 
 
-def _costed(results: list[TraversalResult], objective: str,
-            dram: DramSettings) -> list[TraversalResult]:
-    """The results that may have the least DRAM energy (or time), with their ``dram`` cost.
+def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
+            limit: float | None = None) -> list[TraversalResult]:
+    """The results that may have the least DRAM energy (or time), with their ``dram`` cost;
+    none of them if all cost more than ``limit``.
 
     Fewest tiles first (large tiles make long runs: a low incumbent early); a count stops
     as soon as its partial cost exceeds the incumbent's, so scattered candidates are cheap
     to reject."""
-    kept, least = [], None
+    kept, least = [], limit
     for result in sorted(results, key=lambda r: (r.tiles, r.total)):
         result.dram = dram.cost(result.schedule, over=None if least is None else
                                 lambda cost, limit=least: cost.figure(objective) > limit)
