@@ -43,9 +43,10 @@ def schedule_transfers(schedule: Schedule, memory: Memory,
     nest = schedule.nest
     footprints = nest_footprints(nest)
     sizes = {d: schedule.tile_size(d) for d in nest.dims}
+    split = {d for d, n in zip(schedule.order, schedule.grid) if n > 1}
     operands = [_OperandStream(key, operand.kind, footprints[key],
                                memory.place((tensor_of or str)(key), _shape(operand.space)),
-                               sizes)
+                               sizes, split)
                 for key, operand in nest.operands.items()
                 if operand.kind in (READ, ACCUMULATE, EXPORTED)]
     origin = dict.fromkeys(nest.dims, 0)
@@ -75,7 +76,7 @@ def batches(transfers: Iterable[Transfer], runs: int) -> Iterator[list[Transfer]
 
 class _OperandStream:
     def __init__(self, key: str, kind: str, footprint: TensorFootprint, placement: Placement,
-                 sizes: dict[str, int]):
+                 sizes: dict[str, int], split: set[str]):
         self.key, self.kind, self.placement = key, kind, placement
         for positions in footprint.positions:
             if len(positions) > 1:
@@ -89,13 +90,24 @@ class _OperandStream:
                       for component in footprint.components]
         self.current = None  # the box of the tile being entered
         self.previous = None
+        self.dims = sorted({d for component, _ in self.parts for d in component.dims})
+        # An output whose footprint depends on every dim cut into several tiles meets each
+        # element in one tile only: no partial sums come back, nothing to track.
+        self.reads_back = kind == ACCUMULATE and bool(split - set(self.dims))
         self.touched = np.zeros(int(np.prod(placement.shape)), dtype=bool) \
-            if kind != READ else None
+            if kind == EXPORTED or self.reads_back else None
+        self.boxes: dict[tuple, list[Intervals] | None] = {}  # by the origins of self.dims
         self.pending: list[np.ndarray] = []  # exported elements first computed last tile
         self.sets: dict[tuple, Intervals] = {}  # (component, tile) -> its index set
 
     def box(self, origin: dict[str, int]) -> list[Intervals] | None:
         """The tile's footprint (None: empty) from its origin."""
+        key = tuple(origin[d] for d in self.dims)
+        if key not in self.boxes:
+            self.boxes[key] = self._box(origin)
+        return self.boxes[key]
+
+    def _box(self, origin: dict[str, int]) -> list[Intervals] | None:
         box = [None] * len(self.placement.shape)
         for i, (component, position) in enumerate(self.parts):
             key = (i, *[origin[d] for d in component.dims])
@@ -123,6 +135,8 @@ class _OperandStream:
 
     def enter(self) -> Iterator[Transfer]:
         """Reads of the tile whose footprint was given to the last ``leave``."""
+        if self.kind == ACCUMULATE and not self.reads_back:
+            return
         for part in difference(self.current, self.previous):
             if self.kind == READ:
                 yield Transfer(False, *self.placement.runs(part), self.key)
@@ -139,7 +153,7 @@ class _OperandStream:
 def difference(a, b) -> list[list[Intervals]]:
     """``a \\ b`` for boxes (None: empty) as disjoint boxes: for each dim k, the elements of
     ``a`` that agree with ``b`` on the dims before k and leave it at dim k."""
-    if a is None:
+    if a is None or a == b:
         return []
     if b is None:
         return [a]
