@@ -145,3 +145,9 @@ def test_a_max_reduction_from_a_kernel_file(tmp_path):
     counted = ps.traffic(schedule)
     assert (reads["I"], reads["O"], writes["O"]) == \
         (counted.reads["I"], counted.reads["O"], counted.writes["O"])
+
+
+def test_an_operand_touched_only_in_padding(tmp_path):
+    """The one iteration reads I[0, 0, -1]: I's footprint is empty in every tile."""
+    layer = ps.depthwise(1, 1, 1, kernel=1, stride=(1, 2), padding=(0, 1, 0, 0), name="dw")
+    compile_and_check(ps.Schedule(layer), tmp_path)

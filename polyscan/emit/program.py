@@ -103,6 +103,8 @@ class Program:
         """Per index of operand ``key``, the widest extent its footprint spans in any tile:
         modular addresses over these widths never collide within one tile."""
         footprint = self.footprint(key, CURRENT).intersect_params(self.context())
+        if footprint.is_empty():  # only padding is ever touched: one unused entry
+            return (1,) * footprint.dim(isl.dim_type.set)
         widths = []
         for i in range(footprint.dim(isl.dim_type.set)):
             width = footprint.dim_max(i).sub(footprint.dim_min(i))

@@ -23,6 +23,8 @@ from .program import CURRENT, PREVIOUS, Program, Stage
 
 INDENT = "    "
 PRELUDE = """\
+/* The per-element functions are static inline: a step with nothing to move leaves its
+   function unused, which is not worth a warning. */
 #include <stdint.h>
 #include <string.h>
 
@@ -156,17 +158,17 @@ class CUnit:
         args = ", ".join(region.args())
         text = ""
         if kind == READ:
-            text += (f"static void {region.ident}_load({region.params()})\n"
+            text += (f"static inline void {region.ident}_load({region.params()})\n"
                      f"{{\n{INDENT}{region.ident}_BUF({args}) = {region.ident}_DRAM({args});\n"
                      f"{INDENT}ps_reads[{region.tensor}]++;\n}}\n")
         if kind == ACCUMULATE:
             text += (f"static unsigned char {region.ident}_seen[{math.prod(region.shape)}];\n"
-                     f"static void {region.ident}_store({region.params()})\n"
+                     f"static inline void {region.ident}_store({region.params()})\n"
                      f"{{\n{INDENT}{region.ident}_DRAM({args}) = {region.ident}_BUF({args});\n"
                      f"{INDENT}ps_writes[{region.tensor}]++;\n}}\n"
                      f"/* a partial sum seen in an earlier tile comes back from DRAM; an element "
                      f"entering for the first time starts from its initial value */\n"
-                     f"static void {region.ident}_enter({region.params()})\n{{\n"
+                     f"static inline void {region.ident}_enter({region.params()})\n{{\n"
                      f"{INDENT}if ({region.ident}_seen[{region.linear()}]) {{\n"
                      f"{INDENT * 2}{region.ident}_BUF({args}) = {region.ident}_DRAM({args});\n"
                      f"{INDENT * 2}ps_reads[{region.tensor}]++;\n{INDENT}}} else {{\n"
@@ -176,7 +178,7 @@ class CUnit:
         if kind == EXPORTED:
             text += (f"static unsigned char {region.ident}_written[{math.prod(region.shape)}];\n"
                      f"/* read outside the group too: written once, when first computed */\n"
-                     f"static void {region.ident}_export({region.params()})\n{{\n"
+                     f"static inline void {region.ident}_export({region.params()})\n{{\n"
                      f"{INDENT}if (!{region.ident}_written[{region.linear()}]) {{\n"
                      f"{INDENT * 2}{region.ident}_written[{region.linear()}] = 1;\n"
                      f"{INDENT * 2}{region.ident}_DRAM({args}) = {region.ident}_BUF({args});\n"
@@ -218,11 +220,11 @@ class CUnit:
                     f"{INDENT}if (value > {target})\n{INDENT * 2}{target} = value;\n")
         params = ", ".join(f"int {d}" for d in dims) or "void"
         text = (f"/* layer {stage.name}: {stage.compute} */\n"
-                f"static void {self.compute[stage.name]}({params})\n"
+                f"static inline void {self.compute[stage.name]}({params})\n"
                 f"{{\n{body}}}\n")
         if stage is not self.program.stages[-1]:
             args = ", ".join(out.args())
-            text += (f"static void {out.ident}_start({out.params()})\n"
+            text += (f"static inline void {out.ident}_start({out.params()})\n"
                      f"{{\n{INDENT}{out.ident}_BUF({args}) = {self.initial(out)};\n}}\n")
         return text
 
