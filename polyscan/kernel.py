@@ -11,7 +11,6 @@ text is parsed by ISL. See ``docs/kernels.md`` for the format.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import re
 import tomllib
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import islpy as isl
 from .errors import KernelFileError, LayerShapeError
 from .expressions import ExpressionError, evaluate
 from .layer import ROLES, Compute, Layer, Tensor
+from .resources import packaged_names, packaged_path
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # A capitalised word NOT followed by "[" is a symbol; followed by "[" it is a tuple name.
@@ -256,17 +256,14 @@ def _parse_compute(text, tensors: dict[str, TensorSpec], path: str) -> Compute:
 
 def builtin_kernel_names() -> list[str]:
     """Kinds of the kernel files shipped with polyscan."""
-    folder = importlib.resources.files("polyscan") / "kernels"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return packaged_names("kernels")
 
 
 @functools.cache
 def load_kernel(name_or_path: str | Path) -> Kernel:
     """A built-in kernel by kind (``"depthwise"``) or any kernel file by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        if str(name_or_path) not in builtin_kernel_names():
-            raise KernelFileError(f"no built-in kernel {name_or_path!r} "
-                                  f"(built-in: {', '.join(builtin_kernel_names())})")
-        path = Path(str(importlib.resources.files("polyscan") / "kernels" / f"{path}.toml"))
+    path = packaged_path(name_or_path, "kernels")
+    if path is None:
+        raise KernelFileError(f"no built-in kernel {name_or_path!r} "
+                              f"(built-in: {', '.join(builtin_kernel_names())})")
     return Kernel.from_file(path)

@@ -9,6 +9,7 @@ fetched, so it opens the same offline, attached to a mail, or in ten years.
 from __future__ import annotations
 
 import datetime
+import functools
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,8 +61,9 @@ class Report:
     def optimized(self) -> Plan:
         return self.plans[OPTIMIZED]
 
+    @functools.cached_property
     def figures(self) -> dict[str, object]:
-        """The report's figures by file stem."""
+        """The report's figures by file stem (drawn once for the page and the files)."""
         figures = {
             "traffic": plots.traffic_by_group(self.optimized, self.baseline),
             "traversals": plots.traversals_by_group(self.plans["Scan, no fusion"]),
@@ -75,10 +77,10 @@ class Report:
     def save_plots(self, folder) -> list[Path]:
         """Every figure as PNG and SVG in ``folder``."""
         return [plots.save(figure, Path(folder) / f"{stem}.{kind}")
-                for stem, figure in self.figures().items() for kind in ("png", "svg")]
+                for stem, figure in self.figures.items() for kind in ("png", "svg")]
 
     def html(self) -> str:
-        figures = {stem: plots.svg(figure) for stem, figure in self.figures().items()}
+        figures = {stem: plots.svg(figure) for stem, figure in self.figures.items()}
         parts = [f"<h1>polyscan: {_e(self.network)} with a {self.buffer:,}-entry buffer</h1>",
                  f'<p class="headline">{self.headline()}</p>',
                  "<h2>The seed paper's experiment</h2>", self.configurations_table(),

@@ -33,8 +33,10 @@ def parse_size(text: str) -> int:
 
 def parse_sizes(text: str) -> list[int]:
     """``"16K,32K,64K"`` -> ``[16384, 32768, 65536]``."""
-    return [parse_size(item) for item in text.split(",") if item.strip()] or \
-        [parse_size(text)]
+    items = [item for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"give buffer sizes separated by commas, e.g. 16K,32K,64K; got {text!r}")
+    return [parse_size(item) for item in items]
 
 
 def console() -> Console:

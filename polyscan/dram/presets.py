@@ -7,13 +7,15 @@ its numbers come from); ``load_preset(path)`` reads a user's file of the same fo
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PolyscanError
+from ..resources import packaged_names, packaged_path
+
+FOLDER = "dram/presets"
 
 TIMING = ("CL", "tRCD", "tRP", "tRAS", "tRC", "tRRD", "tFAW", "tRFC", "tREFI")
 CURRENTS = ("IDD0", "IDD2N", "IDD3N", "IDD4R", "IDD4W", "IDD5")
@@ -69,20 +71,16 @@ class DramPreset:
 
 
 def builtin_presets() -> list[str]:
-    folder = importlib.resources.files("polyscan") / "dram" / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return packaged_names(FOLDER)
 
 
 @functools.cache
 def load_preset(name_or_path: str | Path) -> DramPreset:
     """A built-in preset by name (``"ddr3-1600"``) or a preset file by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        if str(name_or_path) not in builtin_presets():
-            raise PresetError(f"unknown DRAM preset {name_or_path!r} (built-in: "
-                              f"{', '.join(builtin_presets())}, or a .toml file)")
-        path = Path(str(importlib.resources.files("polyscan") / "dram" / "presets" /
-                        f"{name_or_path}.toml"))
+    path = packaged_path(name_or_path, FOLDER)
+    if path is None:
+        raise PresetError(f"unknown DRAM preset {name_or_path!r} (built-in: "
+                          f"{', '.join(builtin_presets())}, or a .toml file)")
     try:
         data = tomllib.loads(path.read_text())
     except OSError as error:

@@ -23,7 +23,7 @@ from ..errors import PolyscanError
 from ..nest import ACCUMULATE
 from ..reference import schedule_outputs
 from ..traffic import traffic
-from .unit import CUnit, c_tensors
+from .unit import CUnit
 
 FLAGS = ("-std=c99", "-O2", "-Wall", "-Werror")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
@@ -151,7 +151,7 @@ def verify(schedule, directory: Path, seed: int = 0, sanitize: bool = False) -> 
     seconds = {}
     start = time.perf_counter()
     unit = CUnit(schedule)
-    source, tensors = unit.text(), c_tensors(schedule)
+    source, tensors = unit.text(), unit.tensors
     seconds["emit"] = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     values = {key: rng.integers(-3, 4, shape) for key, shape in tensors}

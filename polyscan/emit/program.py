@@ -10,6 +10,7 @@ tile (before the first tile, after the last), which makes its footprints empty.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import islpy as isl
 
 from ..errors import PolyscanError
 from ..fusion import FusedSchedule
-from ..layer import Compute
+from ..layer import Compute, Layer
 from ..nest import ACCUMULATE, EXPORTED, ONCHIP, READ
 from ..schedule import Schedule
 
@@ -33,12 +34,28 @@ class Stage:
     """One layer of the schedule: its iterations and, per tensor, the operand it reads or
     writes and the access from its iterations into that operand's elements."""
 
-    name: str
-    domain: isl.Set
-    compute: Compute
+    layer: Layer
+    domain: isl.Set  # the layer's iterations (tuple named as in the group's relations)
     accesses: dict[str, tuple[str, isl.Map]]  # tensor -> (operand key, access)
     bounds: dict[str, isl.Map]  # tensor -> access into its own tensor box (padding test)
-    residual: str | None  # tensor holding the output's starting value
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def compute(self) -> Compute:
+        return self.layer.compute
+
+    @property
+    def residual(self) -> str | None:
+        """The tensor holding the output's starting value."""
+        return next((t.name for t in self.layer.tensors.values() if t.role == "residual"),
+                    None)
+
+    @property
+    def output_key(self) -> str:
+        return self.accesses[self.compute.output][0]
 
 
 class Program:
@@ -53,20 +70,32 @@ class Program:
         self.stages = _stages(schedule)
         self.operands = {k: o for k, o in self.nest.operands.items()
                          if o.kind in (READ, ACCUMULATE, ONCHIP, EXPORTED)}
+        self._sets: dict[tuple, isl.Set] = {}
 
     @property
     def external(self) -> list[str]:
         """Operands that live in DRAM, in argument order."""
         return [k for k, o in self.operands.items() if o.kind != ONCHIP]
 
+    @functools.cached_property
     def context(self) -> isl.Set:
         """What the parameters can be: origins of tiles of the grid, live flags 0 or 1."""
         return isl.Set("[%s] -> { : %s }" % (", ".join(self.params), " and ".join(
             [f"0 <= {which}_live <= 1" for which in (CURRENT, PREVIOUS)]
             + [self._origin(which, d) for which in (CURRENT, PREVIOUS) for d in self.dims])))
 
+    def _kept(self, key: tuple, make) -> isl.Set:
+        """``make()``, computed once per program: each step of the unit and the windows
+        use the same few sets."""
+        if key not in self._sets:
+            self._sets[key] = make()
+        return self._sets[key]
+
     def tile(self, which: str) -> isl.Set:
         """Iterations of the sink's tile with origin ``which``."""
+        return self._kept(("tile", which), lambda: self._tile(which))
+
+    def _tile(self, which: str) -> isl.Set:
         name = self.nest.domain.get_tuple_name()
         bounds = [f"{which}_live = 1"] + [
             f"{which}_{d} <= {d} < {which}_{d} + {self.schedule.tile_size(d)}" for d in self.dims]
@@ -75,22 +104,26 @@ class Program:
         return box.intersect(self.nest.domain.align_params(box.get_space()))
 
     def footprint(self, key: str, which: str) -> isl.Set:
+        return self._kept(("footprint", key, which), lambda: self._footprint(key, which))
+
+    def _footprint(self, key: str, which: str) -> isl.Set:
         operand = self.operands[key]
         tile = self.tile(which)
         return tile.apply(operand.relation.align_params(tile.get_space())) \
             .intersect(operand.space.align_params(tile.get_space()))
 
     def entering(self, key: str) -> isl.Set:
-        return self.footprint(key, CURRENT).subtract(self.footprint(key, PREVIOUS))
+        return self._kept(("entering", key), lambda: self.footprint(key, CURRENT).subtract(
+            self.footprint(key, PREVIOUS)))
 
     def leaving(self, key: str) -> isl.Set:
         return self.footprint(key, PREVIOUS).subtract(self.footprint(key, CURRENT))
 
     def new_iterations(self, stage: Stage) -> isl.Set:
         """Iterations of an inner stage computing the elements of its output that enter."""
-        key, access = stage.accesses[stage.compute.output]
-        return self.entering(key).apply(access.reverse().align_params(
-            self.context().get_space())).intersect(stage.domain)
+        _, access = stage.accesses[stage.compute.output]
+        return self.entering(stage.output_key).apply(access.reverse().align_params(
+            self.context.get_space())).intersect(stage.domain)
 
     def computed(self, stage: Stage, iterations: isl.Set) -> isl.Set:
         """``iterations`` minus those whose factors fall in padding (they add nothing)."""
@@ -102,7 +135,7 @@ class Program:
     def window(self, key: str) -> tuple[int, ...]:
         """Per index of operand ``key``, the widest extent its footprint spans in any tile:
         modular addresses over these widths never collide within one tile."""
-        footprint = self.footprint(key, CURRENT).intersect_params(self.context())
+        footprint = self.footprint(key, CURRENT).intersect_params(self.context)
         if footprint.is_empty():  # only padding is ever touched: one unused entry
             return (1,) * footprint.dim(isl.dim_type.set)
         widths = []
@@ -145,5 +178,4 @@ def _stage(layer, domain, accesses, bounds) -> Stage:
     if layer.compute is None:
         raise EmitError(f"layer {layer.name!r} ({layer.kind}) has no compute statement: add "
                         f"compute = \"O += W * I\" (or the like) to its kernel file")
-    residual = next((t.name for t in layer.tensors.values() if t.role == "residual"), None)
-    return Stage(layer.name, domain, layer.compute, accesses, bounds, residual)
+    return Stage(layer, domain, accesses, bounds)

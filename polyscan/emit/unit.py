@@ -83,8 +83,7 @@ class Region:
 def c_tensors(schedule: Schedule) -> list[tuple[str, tuple[int, ...]]]:
     """The DRAM tensors of ``emit_c(schedule)`` as ``(traffic key, shape)``, in argument
     order."""
-    program = Program(schedule)
-    return [(key, _shape(program, key)) for key in program.external]
+    return _tensors(Program(schedule))
 
 
 def emit_c(schedule: Schedule) -> str:
@@ -94,7 +93,8 @@ def emit_c(schedule: Schedule) -> str:
 
 
 class CUnit:
-    """The unit of one schedule; ``buffer`` is its buffer's size in entries."""
+    """The unit of one schedule; ``buffer`` is its buffer's size in entries, ``tensors`` its
+    DRAM tensors (``c_tensors``)."""
 
     def __init__(self, schedule: Schedule):
         self.program = program = Program(schedule)
@@ -110,7 +110,8 @@ class CUnit:
             self.regions[key] = region
             base += region.size
         self.buffer = base
-        self.context = program.context()
+        self.tensors = _tensors(program)
+        self.context = program.context
         self.compute = {stage.name: _identifier(stage.name, names) + "_compute"
                         for stage in program.stages}
 
@@ -134,7 +135,7 @@ class CUnit:
         traversal = s.traversal if isinstance(s.traversal, str) else "explicit list of tiles"
         lines = [f"polyscan: {self.program.nest.name}"]
         for stage in self.program.stages:
-            layer = next(x for x in _layers(s) if x.name == stage.name)
+            layer = stage.layer
             lines.append(f"  layer {layer.name} ({layer.kind}): "
                          + ", ".join(f"{d}={layer.extents[d]}" for d in layer.dims)
                          + f"; {stage.compute}")
@@ -197,15 +198,14 @@ class CUnit:
         return f"{self.regions[key].ident}_BUF({', '.join(index)})"
 
     def producer(self, key: str) -> Stage:
-        return next(s for s in self.program.stages if s.accesses[s.compute.output][0] == key)
+        return next(s for s in self.program.stages if s.output_key == key)
 
     # --- per layer: one iteration --------------------------------------------------------
 
     def stage_section(self, stage: Stage) -> str:
         dims = [stage.domain.get_dim_name(isl.dim_type.set, i)
                 for i in range(stage.domain.dim(isl.dim_type.set))]
-        out_key, _ = stage.accesses[stage.compute.output]
-        out = self.regions[out_key]
+        out = self.regions[stage.output_key]
 
         def element(tensor: str) -> str:
             key, access = stage.accesses[tensor]
@@ -274,7 +274,7 @@ class CUnit:
                   f"{self.regions[key].ident}_load")
                  for key, operand in program.operands.items() if operand.kind == READ]
         for stage in program.stages[:-1]:
-            key, _ = stage.accesses[stage.compute.output]
+            key = stage.output_key
             ident = self.regions[key].ident
             steps += [(f"{stage.name}: compute the elements of {key} entering the buffer, "
                        f"F(o) \\ F(p) ({t.recomputed.get(stage.name, 0)} MACs recomputed over "
@@ -304,18 +304,17 @@ class CUnit:
         return text
 
     def output_key(self) -> str:
-        sink = self.program.stages[-1]
-        return sink.accesses[sink.compute.output][0]
-
-
-def _layers(schedule):
-    return getattr(schedule, "layers", (schedule.layer,))
+        return self.program.stages[-1].output_key
 
 
 def _role(kind: str) -> str:
     return {READ: "read from DRAM", ACCUMULATE: "the output: written back, partial sums read "
             "back", EXPORTED: "computed on chip, also written to DRAM once",
             }.get(kind, "computed and used on chip only")
+
+
+def _tensors(program: Program) -> list[tuple[str, tuple[int, ...]]]:
+    return [(key, _shape(program, key)) for key in program.external]
 
 
 def _shape(program: Program, key: str) -> tuple[int, ...]:

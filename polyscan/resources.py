@@ -1,0 +1,25 @@
+"""The data files shipped inside the package (kernel files, DRAM presets): found by name, or
+a user's own file by path."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+
+def packaged_names(folder: str) -> list[str]:
+    """Names (without ``.toml``) of the files in ``polyscan/<folder>``."""
+    files = importlib.resources.files("polyscan").joinpath(*folder.split("/"))
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def packaged_path(name_or_path: str | Path, folder: str) -> Path | None:
+    """A ``.toml`` path as given; a packaged file's path by its name; None for an unknown
+    name (the caller says what was expected)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        return path
+    if str(name_or_path) not in packaged_names(folder):
+        return None
+    return Path(str(importlib.resources.files("polyscan").joinpath(*folder.split("/"),
+                                                                   f"{name_or_path}.toml")))
