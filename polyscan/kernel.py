@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import islpy as isl
 from .errors import KernelFileError, LayerShapeError
 from .expressions import ExpressionError, evaluate
 from .layer import ROLES, Compute, Layer, Tensor
-from .resources import packaged_names, packaged_path
+from .resources import packaged_names, packaged_path, read_toml
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # A capitalised word NOT followed by "[" is a symbol; followed by "[" it is a tuple name.
@@ -68,14 +67,7 @@ class Kernel:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Kernel:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as error:
-            raise KernelFileError(f"cannot read kernel file {path}: {error.strerror}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise KernelFileError(f"kernel file {path} is not valid TOML: {error}") from None
-        kernel = _parse(data, str(path))
+        kernel = _parse(read_toml(path, "kernel file", KernelFileError), str(path))
         try:  # parse the ISL text once now, so that a malformed file fails when loaded
             kernel._build(kernel.bind({n: s.default or 16 for n, s in kernel.symbols.items()}))
         except LayerShapeError:

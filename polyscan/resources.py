@@ -1,9 +1,10 @@
 """The data files shipped inside the package (kernel files, DRAM presets): found by name, or
-a user's own file by path."""
+a user's own file by path, and read."""
 
 from __future__ import annotations
 
 import importlib.resources
+import tomllib
 from pathlib import Path
 
 
@@ -23,3 +24,13 @@ def packaged_path(name_or_path: str | Path, folder: str) -> Path | None:
         return None
     return Path(str(importlib.resources.files("polyscan").joinpath(*folder.split("/"),
                                                                    f"{name_or_path}.toml")))
+
+
+def read_toml(path: Path, what: str, error: type[Exception]) -> dict:
+    """The file's TOML; ``error`` naming ``what`` it is when it is unreadable or malformed."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except OSError as problem:
+        raise error(f"cannot read {what} {path}: {problem.strerror}") from None
+    except tomllib.TOMLDecodeError as problem:
+        raise error(f"{what} {path} is not valid TOML: {problem}") from None

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import functools
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PolyscanError
-from ..resources import packaged_names, packaged_path
+from ..resources import packaged_names, packaged_path, read_toml
 
 FOLDER = "dram/presets"
 
@@ -81,13 +80,7 @@ def load_preset(name_or_path: str | Path) -> DramPreset:
     if path is None:
         raise PresetError(f"unknown DRAM preset {name_or_path!r} (built-in: "
                           f"{', '.join(builtin_presets())}, or a .toml file)")
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise PresetError(f"cannot read DRAM preset {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise PresetError(f"DRAM preset {path} is not valid TOML: {error}") from None
-    return _checked(data, str(path))
+    return _checked(read_toml(path, "DRAM preset", PresetError), str(path))
 
 
 def _checked(data: dict, path: str) -> DramPreset:
