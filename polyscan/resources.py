@@ -27,10 +27,13 @@ def packaged_path(name_or_path: str | Path, folder: str) -> Path | None:
 
 
 def read_toml(path: Path, what: str, error: type[Exception]) -> dict:
-    """The file's TOML; ``error`` naming ``what`` it is when it is unreadable or malformed."""
+    """The file's TOML; ``error`` naming ``what`` it is when it is unreadable, not text, or
+    malformed (TOML is UTF-8 whatever the locale says)."""
     try:
-        return tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as problem:
-        raise error(f"cannot read {what} {path}: {problem.strerror}") from None
+        raise error(f"cannot read {what} {path}: {problem.strerror or problem}") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is not a text file (not UTF-8)") from None
     except tomllib.TOMLDecodeError as problem:
         raise error(f"{what} {path} is not valid TOML: {problem}") from None

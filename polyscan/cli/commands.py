@@ -1,5 +1,6 @@
-"""One function per command: check every output target first, compute, then write each file
-whole (a temporary file renamed into place), and print a table and a summary line."""
+"""One function per command: check every output target first (writable, not an input, not
+named twice), compute, write each file whole (``polyscan.files``), and only then print a table
+and a summary line (so a closed stdout, as in ``| head``, costs no file)."""
 
 from __future__ import annotations
 
@@ -15,37 +16,36 @@ from ..search.compare import compare_orders
 from ..search.optimizer import search_layer
 from ..traffic import traffic
 from . import support
-from .support import UsageError, check_writable, console, write_atomically
+from .support import UsageError, check_outputs, console, save_plot, write_output
 
 
 def optimize(args) -> int:
-    _check_outputs(args.json)
+    check_outputs(args, args.json)
     plan = support.plan(args)
+    if args.json is not None:
+        write_output(args.json, plan.to_json())
     if not args.quiet:
         console().print(plan.table())
     print(plan.summary())
-    if args.json:
-        write_atomically(args.json, plan.to_json())
     return 0
 
 
 def report(args) -> int:
     from ..report import build_report  # matplotlib: loaded only by the commands that draw
 
-    _check_outputs(args.json, args.out)
-    if args.plots and not Path(args.plots).is_dir():
-        raise UsageError(f"--plots {args.plots}: no such folder")
+    check_outputs(args, args.json, args.out, plots=args.plots)
     buffer = support.parse_size(args.buffer)
-    sweep_buffers = support.parse_sizes(args.sweep) if args.sweep else []
-    built = build_report(support.network(args.model), buffer, args.objective,
+    sweep_buffers = support.parse_sizes(args.sweep) if args.sweep is not None else []
+    built = build_report(support.network(args), buffer, args.objective,
                          support.dram(args), sweep_buffers, support.progress(args))
-    write_atomically(args.out, built.html())
-    written = built.save_plots(args.plots) if args.plots else []
-    if args.json:
-        write_atomically(args.json, {
-            "network": built.network, "buffer": buffer,
-            "configurations": {label: plan.to_json() for label, plan in built.plans.items()},
-            "sweep": [point.as_dict() for point in built.points]})
+    html = built.html()  # everything is computed before the first file is written
+    record = {"network": built.network, "buffer": buffer,
+              "configurations": {label: plan.to_json() for label, plan in built.plans.items()},
+              "sweep": [point.as_dict() for point in built.points]}
+    written = built.save_plots(args.plots) if args.plots is not None else []
+    write_output(args.out, html)
+    if args.json is not None:
+        write_output(args.json, record)
     if not args.quiet:
         console().print(built.optimized.table())
     print(f"{args.out}: report written{f', {len(written)} plot files' if written else ''}; "
@@ -57,12 +57,16 @@ def sweep(args) -> int:
     from .. import plots
     from ..sweep import sweep as sweep_network
 
-    _check_outputs(args.json, plot=args.plot)
+    check_outputs(args, args.json, plot=args.plot)
     buffers = support.parse_sizes(args.buffers)
-    points = sweep_network(support.network(args.model), buffers, fusion=not args.no_fusion,
+    points = sweep_network(support.network(args), buffers, fusion=not args.no_fusion,
                            traversals=support.traversals(args), objective=args.objective,
                            dram=support.dram(args), progress=support.progress(args))
     rows = [point.as_dict() for point in points]
+    if args.plot is not None:
+        save_plot(plots.sweep_curve(points), args.plot)
+    if args.json is not None:
+        write_output(args.json, {"network": points[0].plan.network, "sweep": rows})
     if not args.quiet:
         table = Table(title=f"{args.model}: buffer sweep")
         for column in ("buffer", "lex, no fusion", "optimized", "/ floor", "less traffic",
@@ -78,74 +82,70 @@ def sweep(args) -> int:
     best = min(points, key=lambda p: p.plan.total)
     print(f"{args.model}: {len(points)} buffer sizes; least traffic {best.plan.total:,} entries "
           f"at {best.buffer:,}")
-    if args.plot:
-        plots.save(plots.sweep_curve(points), args.plot)
-    if args.json:
-        write_atomically(args.json, {"network": points[0].plan.network, "sweep": rows})
     return 0
 
 
 def trace(args) -> int:
-    _check_outputs(args.json, args.out)
+    check_outputs(args, args.json, args.out)
     check_trace_target(Path(args.out), args.format)
     plan = support.plan(args)
     written = plan.write_trace(args.out, args.format)
-    print(f"{written.path}: {written.requests:,} requests over {written.cycles:,} cycles "
-          f"({args.format}); {plan.summary()}")
-    if args.json:
-        write_atomically(args.json, {**plan.to_json(), "trace": {
+    if args.json is not None:
+        write_output(args.json, {**plan.to_json(), "trace": {
             "file": str(written.path), "format": written.format,
             "requests": written.requests, "cycles": written.cycles}})
+    print(f"{written.path}: {written.requests:,} requests over {written.cycles:,} cycles "
+          f"({args.format}); {plan.summary()}")
     return 0
 
 
 def emit(args) -> int:
-    _check_outputs(args.json, args.out)
-    net = support.network(args.model)
+    check_outputs(args, args.json, args.out)
+    net = support.network(args)
     layer = net.layer(args.layer)  # an unknown layer fails before the search
     if args.no_fusion:
         schedule = search_layer(layer, support.parse_size(args.buffer),
                                 support.traversals(args), args.objective,
                                 support.dram(args)).schedule
     else:
-        plan = support.plan(args)
+        plan = support.plan(args, net)
         schedule = next(g.schedule for g in plan.groups if args.layer in g.layers)
     unit = emit_c(schedule)
-    write_atomically(args.out, unit)
     counted = traffic(schedule)
-    print(f"{args.out}: {schedule}, {len(unit.splitlines()):,} lines; predicted DRAM traffic "
-          f"{counted.total:,} entries")
-    if args.json:
-        write_atomically(args.json, {
+    write_output(args.out, unit)
+    if args.json is not None:
+        write_output(args.json, {
             "network": net.name, "file": args.out,
             "layers": [x.name for x in getattr(schedule, "layers", (layer,))],
             **_schedule_json(schedule, counted)})
+    print(f"{args.out}: {schedule}, {len(unit.splitlines()):,} lines; predicted DRAM traffic "
+          f"{counted.total:,} entries")
     return 0
 
 
 def compare(args) -> int:
-    _check_outputs(args.json, plot=args.plot)
+    check_outputs(args, args.json, plot=args.plot)
     buffer = support.parse_size(args.buffer)
-    net = support.network(args.model)
+    net = support.network(args)
     layer = net.layer(args.layer)
     comparison = compare_orders(layer, buffer)
+    if args.plot is not None:
+        from .. import plots
+        save_plot(plots.order_comparison(comparison), args.plot)
+    if args.json is not None:
+        write_output(args.json, {"network": net.name, **json.loads(comparison.to_json())})
     if not args.quiet:
         console().print(comparison.table(lex_rows=args.lex_rows))
     traversals = dict.fromkeys(r.traversal for r in comparison.rows)
     print(f"{layer.name} at {buffer:,} entries: " + ", ".join(
         f"best {t} {comparison.best(t).traffic.total:,}" for t in traversals)
         + f"; lower bound {comparison.bound.value:,}")
-    if args.plot:
-        from .. import plots
-        plots.save(plots.order_comparison(comparison), args.plot)
-    if args.json:
-        write_atomically(args.json, {"network": net.name, **json.loads(comparison.to_json())})
     return 0
 
 
 def traffic_of(args) -> int:
-    _check_outputs(args.json)
-    net = support.network(args.model)
+    check_outputs(args, args.json)
+    net = support.network(args)
     layers = [net.layer(n) for n in args.layers.split(",")] if args.layers else net.layers
     tile = support.assignments(args.tile, "--tile")
     order = tuple(args.order.split(",")) if args.order else None
@@ -160,12 +160,12 @@ def traffic_of(args) -> int:
         for traversal in args.traversal.split(","):
             schedule = Schedule(layer, layer_tile, layer_order, traversal)
             rows.append((schedule, traffic(schedule)))
+    if args.json is not None:
+        write_output(args.json, {"network": net.name, "schedules": [
+            {"layer": s.layer.name, **_schedule_json(s, t)} for s, t in rows]})
     if not args.quiet:
         _print_traffic_table(net.name, rows)
     print(f"{net.name}: {len(rows)} schedules, {sum(t.total for _, t in rows):,} DRAM entries")
-    if args.json:
-        write_atomically(args.json, {"network": net.name, "schedules": [
-            {"layer": s.layer.name, **_schedule_json(s, t)} for s, t in rows]})
     return 0
 
 
@@ -175,15 +175,6 @@ def _schedule_json(schedule, counted) -> dict:
             else [list(c) for c in schedule.traversal],
             "reads": counted.reads, "writes": counted.writes, "peak": counted.peak,
             "tiles": counted.tiles, "dram_entries": counted.total}
-
-
-def _check_outputs(*paths, plot=None):
-    """Fail before any work when an output cannot be written (``plot``: a figure file)."""
-    for path in (*paths, plot):
-        if path:
-            check_writable(path)
-    if plot and Path(plot).suffix.lower() not in (".png", ".svg"):
-        raise UsageError(f"a plot file must end in .png or .svg, got {plot!r}")
 
 
 def _print_traffic_table(network: str, rows):

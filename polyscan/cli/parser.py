@@ -8,7 +8,7 @@ from .. import zoo
 from ..dram import FORMATS, builtin_presets
 from ..dram.memory import LAYOUTS
 from ..search.optimizer import OBJECTIVES
-from . import commands
+from . import commands, support
 from .support import UsageError
 
 MODEL_HELP = f"an .onnx file or a built-in network ({', '.join(zoo.NETWORKS)})"
@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "as JSON") -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help, description=help)
         sub.add_argument("model", help=MODEL_HELP)
+        sub.add_argument("--input-shape", action=_InputShapes, metavar="NAME=DIMS",
+                         help="shape of an ONNX input with symbolic dims, e.g. "
+                         "data=1x3x224x224 (repeat, or separate several by commas)")
+        sub.add_argument("--unknown", choices=("error", "boundary"), default="error",
+                         help="an unsupported ONNX operator: an error, or a layer boundary "
+                         "of unknown cost")
         if buffer:
             sub.add_argument("--buffer", required=True, help="on-chip buffer in entries: "
                              "65536, 64K, 1M")
@@ -80,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "best schedule of each traversal and loop order for one layer",
                       json_help="also write every row as JSON")
     compare.add_argument("--layer", required=True, help="layer name")
-    compare.add_argument("--lex-rows", type=int, default=12,
+    compare.add_argument("--lex-rows", type=_count, default=12,
                          help="how many lex loop orders to print (all are in --json)")
     compare.add_argument("--plot", metavar="FILE", help="also draw the traversals (.png, .svg)")
 
@@ -95,6 +101,30 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("--traversal", default="lex,scan",
                        help="comma-separated traversals: lex, scan, zorder, hilbert")
     return parser
+
+
+class _InputShapes(argparse.Action):
+    """``--input-shape``: a dict of every option's NAME=DIMS items, each malformed or repeated
+    one a usage error as the options are read, before any work."""
+
+    def __call__(self, parser, namespace, text, option=None):
+        shapes = dict(getattr(namespace, self.dest) or {})
+        try:
+            items = support.input_shapes(text)
+        except UsageError as error:
+            parser.error(f"argument {option}: {error}")
+        for name, dims in items:
+            if name in shapes:
+                parser.error(f"argument {option}: input {name!r} is given twice")
+            shapes[name] = dims
+        setattr(namespace, self.dest, shapes)
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0 (argparse turns the error into a usage line)."""
+    if not text.strip().isascii() or not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"want a whole number >= 0, got {text!r}")
+    return int(text)
 
 
 def _search_options(command):

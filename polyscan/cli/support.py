@@ -1,21 +1,26 @@
 """What the commands share: reading models and sizes, the settings the options make, and
-writing files only when the whole result is ready."""
+the rules for output files (``polyscan.files``: checked first, written whole at the end)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 
 from .. import zoo
 from ..dram import DramSettings
-from ..errors import PolyscanError
+from ..dram.presets import FOLDER as PRESET_FOLDER
+from ..errors import OutputError, PolyscanError
+from ..files import check_distinct, check_folder, check_output, written_path, written_text
 from ..onnx_import import load_onnx
 from ..plan import optimize_network
+from ..resources import packaged_path
+
+FIGURES = (".png", ".svg")
+LARGEST = 2 ** 63 - 1  # the search counts in 64-bit integers
 
 
 class UsageError(PolyscanError):
@@ -24,11 +29,14 @@ class UsageError(PolyscanError):
 
 def parse_size(text: str) -> int:
     """``"64K"`` -> 65536, ``"1M"`` -> 1048576, ``"65536"`` -> 65536 (entries)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)\s*", text)
+    match = re.fullmatch(r"\s*([0-9]+)\s*([kKmMgG]?)\s*", text)
     if not match or int(match.group(1)) == 0:
         raise UsageError(f"buffer size must be a positive whole number of entries such as "
                          f"65536, 64K or 1M, got {text!r}")
-    return int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
+    size = int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
+    if size > LARGEST:
+        raise UsageError(f"buffer size {text!r} is beyond 64-bit integers")
+    return size
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -43,14 +51,46 @@ def console() -> Console:
     return Console(width=max(120, Console().width))
 
 
-def network(model: str):
-    """A built-in network by name, or an ONNX file by path."""
-    if model.endswith(".onnx") or Path(model).is_file():
-        return load_onnx(model)
-    if model not in zoo.NETWORKS:
-        raise UsageError(f"unknown model {model!r} (an .onnx file or a built-in network: "
+def is_onnx(model: str) -> bool:
+    """Whether MODEL names a file to read rather than a built-in network."""
+    return model.endswith(".onnx") or Path(model).is_file()
+
+
+def network(args):
+    """A built-in network by name, or an ONNX file by path (with ``--input-shape`` and
+    ``--unknown``, which only an ONNX file can use)."""
+    shapes = args.input_shape or {}
+    if is_onnx(args.model):
+        return load_onnx(args.model, input_shapes=shapes, unknown=args.unknown)
+    if args.model not in zoo.NETWORKS:
+        raise UsageError(f"unknown model {args.model!r} (an .onnx file or a built-in network: "
                          f"{', '.join(zoo.NETWORKS)})")
-    return zoo.NETWORKS[model]()
+    if shapes or args.unknown != "error":
+        option = "--input-shape" if shapes else "--unknown boundary"
+        raise UsageError(f"{option} applies to .onnx models only: {args.model!r} is a "
+                         f"built-in network with fixed shapes and no unknown operators")
+    return zoo.NETWORKS[args.model]()
+
+
+_SHAPE = re.compile(r"(.+?)=([0-9]+(?:x[0-9]+)*)(?:,|$)")
+
+
+def input_shapes(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """``"a=1x8,b=1x4"`` -> ``[("a", (1, 8)), ("b", (1, 4))]`` (one ``--input-shape``). A
+    name may hold any character, even ``,`` or ``=``: it ends at the ``=`` before the dims."""
+    shapes, position = [], 0
+    while position < len(text):
+        match = _SHAPE.match(text, position)
+        if not match:
+            raise UsageError(f"want NAME=DIMS such as data=1x3x224x224 (several separated by "
+                             f"commas), got {text!r}")
+        name, dims = match.group(1), tuple(map(int, match.group(2).split("x")))
+        if not all(0 < dim <= LARGEST for dim in dims):
+            raise UsageError(f"input {name!r}: every dim must be positive and within 64 bits, "
+                             f"got {match.group(2)}")
+        shapes.append((name, dims))
+        position = match.end()
+    return shapes
 
 
 def assignments(text: str, option: str) -> dict[str, int]:
@@ -58,33 +98,55 @@ def assignments(text: str, option: str) -> dict[str, int]:
     result = {}
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
-        if not name or not value.strip().lstrip("-").isdigit():
+        if not name or not re.fullmatch(r"\s*-?[0-9]+\s*", value):
             raise UsageError(f"{option} wants NAME=INTEGER items, got {item!r}")
+        if name.strip() in result:
+            raise UsageError(f"{option} gives {name.strip()!r} twice")
         result[name.strip()] = int(value)
     return result
 
 
-def check_writable(path: str) -> None:
-    """Fail before any work when an output file cannot be written."""
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {path}: no folder {folder}")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {path}: folder {folder} is not writable")
+def check_outputs(args, *paths, plot=None, plots=None) -> None:
+    """Fail before any work when an output cannot be written, is an input (the model, a
+    preset file) or is named twice. ``plot``: a figure file (.png or .svg); ``plots``: a
+    folder for the report's figure files, so no other file may be a .png or .svg in it."""
+    outputs = [path for path in (*paths, plot) if path is not None]
+    for path in outputs:
+        check_output(path)
+    if plot is not None and Path(plot).suffix.lower() not in FIGURES:
+        raise UsageError(f"a plot file must end in .png or .svg, got {plot!r}")
+    inputs = [args.model] if is_onnx(args.model) else []
+    preset = packaged_path(args.dram, PRESET_FOLDER) if hasattr(args, "dram") else None
+    if preset is not None:
+        inputs.append(preset)
+    check_distinct(inputs, outputs)
+    if plots is not None:
+        check_folder(plots)
+        folder = Path(os.path.realpath(plots))
+        for path in [*inputs, *outputs]:  # the figure files' names are the report's choice
+            if Path(path).suffix.lower() in FIGURES and \
+                    Path(os.path.realpath(path)).parent == folder:
+                raise UsageError(f"--plots {plots}: its figure files could overwrite {path}; "
+                                 f"name another folder")
 
 
-def write_atomically(path: str, data) -> None:
-    """Write text (or JSON of ``data``) through a temporary file in the same folder,
-    renamed into place."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+def write_output(path: str, data) -> None:
+    """Write text, or ``data`` as strict JSON, whole (``files.written_text``)."""
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(data if isinstance(data, str) else json.dumps(data, indent=2))
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        text = data if isinstance(data, str) else \
+            json.dumps(data, indent=2, allow_nan=False) + "\n"
+    except ValueError:  # NaN or infinity: not JSON, and not a figure anyone should get
+        raise OutputError(f"cannot write {path!r}: a figure is not a finite number") from None
+    with written_text(path) as stream:
+        stream.write(text)
+
+
+def save_plot(figure, path: str) -> None:
+    """Draw ``figure`` into ``path`` whole, as ``write_output`` does text."""
+    from .. import plots  # matplotlib: loaded only by the commands that draw
+
+    with written_path(path) as target:
+        plots.save(figure, target)
 
 
 def dram(args) -> DramSettings:
@@ -100,9 +162,10 @@ def progress(args) -> bool | None:
     return False if args.quiet else None
 
 
-def plan(args, buffer: int | None = None):
-    """The plan the network-optimizing options ask for."""
-    return optimize_network(network(args.model), buffer or parse_size(args.buffer),
+def plan(args, net=None):
+    """The plan the network-optimizing options ask for (of ``net`` when already read)."""
+    buffer = parse_size(args.buffer)  # a malformed size fails before the model is read
+    return optimize_network(net or network(args), buffer,
                             fusion=not args.no_fusion, traversals=traversals(args),
                             progress=progress(args), objective=args.objective,
                             dram=dram(args))

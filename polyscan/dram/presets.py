@@ -18,6 +18,8 @@ FOLDER = "dram/presets"
 
 TIMING = ("CL", "tRCD", "tRP", "tRAS", "tRC", "tRRD", "tFAW", "tRFC", "tREFI")
 CURRENTS = ("IDD0", "IDD2N", "IDD3N", "IDD4R", "IDD4W", "IDD5")
+GEOMETRY = ("bus_width", "device_width", "burst_length", "banks", "rows", "columns")
+TEXT = ("name", "part", "source")
 
 
 class PresetError(PolyscanError):
@@ -84,26 +86,50 @@ def load_preset(name_or_path: str | Path) -> DramPreset:
 
 
 def _checked(data: dict, path: str) -> DramPreset:
-    def number(table, key, where, kind=float):
-        value = table.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or \
-                kind is int and value != int(value):
-            raise PresetError(f"{path}: {where}{key} must be a positive "
-                              f"{'integer' if kind is int else 'number'}, got {value!r}")
-        return kind(value)
+    """The preset of a file's TOML. Every wrong shape of input (a scalar where a table belongs
+    or the reverse, a number that is not finite and positive, a missing or unknown field) is
+    a PresetError naming the field: a typo is never silently ignored."""
+    def fail(field: str, problem: str) -> PresetError:
+        return PresetError(f"{path}: {field} {problem}")
 
-    fields = {key: number(data, key, "", int) for key in
-              ("bus_width", "device_width", "burst_length", "banks", "rows", "columns")}
-    timing = {key: number(data.get("timing", {}), key, "timing.", int) for key in TIMING}
+    def table(value, field: str, keys: tuple[str, ...]) -> dict:
+        if not isinstance(value, dict):
+            raise fail(field, "is missing" if value is None
+                       else f"must be a table, got {value!r}")
+        unknown = [key for key in value if key not in keys]
+        if unknown:
+            raise fail(f"{field}.{unknown[0]}".lstrip("."),
+                       f"is not a preset field (expected: {', '.join(keys)})")
+        return value
+
+    def numbers(table: dict, where: str, keys: tuple[str, ...], kind=float) -> dict:
+        """``keys`` of ``table``, each a positive finite number (a whole one for int)."""
+        result = {}
+        for key in keys:
+            value = table.get(key)
+            if value is None:
+                raise fail(where + key, "is missing")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value <= 0 or kind is int and value != int(value):
+                raise fail(where + key, f"must be a positive "
+                           f"{'integer' if kind is int else 'finite number'}, got {value!r}")
+            result[key] = kind(value)
+        return result
+
+    table(data, "", (*TEXT, "tCK", *GEOMETRY, "timing", "power"))
+    text = {key: data.get(key, Path(path).stem if key == "name" else "") for key in TEXT}
+    for key, value in text.items():
+        if not isinstance(value, str):
+            raise fail(key, f"must be a string, got {value!r}")
+    timing = numbers(table(data.get("timing"), "timing", TIMING), "timing.", TIMING, int)
     domains = data.get("power")
     if not isinstance(domains, list) or not domains:
-        raise PresetError(f"{path}: needs at least one [[power]] domain")
-    power = tuple(PowerDomain(VDD=number(d, "VDD", "power."),
-                              **{key: number(d, key, "power.") for key in CURRENTS})
-                  for d in domains)
-    preset = DramPreset(str(data.get("name", Path(path).stem)), str(data.get("part", "")),
-                        str(data.get("source", "")), number(data, "tCK", ""), **fields,
-                        timing=timing, power=power)
+        raise fail("power", "needs at least one [[power]] domain")
+    power = tuple(PowerDomain(**numbers(table(d, f"power[{i}]", ("VDD", *CURRENTS)),
+                                        f"power[{i}].", ("VDD", *CURRENTS)))
+                  for i, d in enumerate(domains))
+    preset = DramPreset(**text, **numbers(data, "", ("tCK",)),
+                        **numbers(data, "", GEOMETRY, int), timing=timing, power=power)
     if preset.bus_width % preset.device_width or preset.bus_width % 8:
         raise PresetError(f"{path}: bus_width must be a multiple of 8 and of device_width")
     if timing["tRC"] < timing["tRAS"] + timing["tRP"]:
@@ -115,4 +141,7 @@ def _checked(data: dict, path: str) -> DramPreset:
                               f"(the active standby current they add to)")
     if not math.log2(preset.burst_bytes).is_integer():
         raise PresetError(f"{path}: a burst of {preset.burst_bytes} bytes is not a power of 2")
+    if preset.burst_length < 2:
+        raise PresetError(f"{path}: burst_length must be at least 2 (a burst takes "
+                          f"burst_length / 2 clocks), got {preset.burst_length}")
     return preset

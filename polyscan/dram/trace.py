@@ -10,20 +10,19 @@ Formats (docs/dram.md says how to replay each):
 Cycle stamps are memory-clock cycles: the bursts of each group are spread evenly over the
 cycles the model gives that group, groups one after another, so a simulator replaying the
 trace sees the bandwidth the model predicts. The trace is written in batches (never whole
-in memory) to a temporary file renamed into place at the end; ``.gz`` compresses it.
+in memory) through ``files.written_text``: whole or not at all, through symlinks and special
+files; ``.gz`` compresses it.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PolyscanError
+from ..files import written_text
 from .stream import batches
 
 FORMATS = ("dramsim2", "dramsim3", "ramulator")
@@ -46,26 +45,18 @@ class TraceSummary:
 def write_bursts(spans, cost, burst_bytes: int, path: Path, format: str) -> TraceSummary:
     """Write the bursts of ``spans`` (as for ``stream_cost``) whose modeled cost is ``cost``
     (``check_trace_target`` first)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
     requests, start = 0, 0
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(temporary, "wt", encoding="ascii") as out:
-            for span, group in zip(spans, cost.groups):
-                done = 0
-                for batch in batches(span, BATCH):
-                    addresses, writes = _bursts(batch, burst_bytes)
-                    cycles = start + (np.arange(done, done + len(addresses)) * group.cycles
-                                      // max(group.bursts, 1))
-                    out.write(_lines(addresses, writes, cycles, format))
-                    done += len(addresses)
-                requests += done
-                start += group.cycles
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with written_text(path, compress=path.suffix == ".gz") as out:
+        for span, group in zip(spans, cost.groups):
+            done = 0
+            for batch in batches(span, BATCH):
+                addresses, writes = _bursts(batch, burst_bytes)
+                cycles = start + (np.arange(done, done + len(addresses)) * group.cycles
+                                  // max(group.bursts, 1))
+                out.write(_lines(addresses, writes, cycles, format))
+                done += len(addresses)
+            requests += done
+            start += group.cycles
     return TraceSummary(path, format, requests, start, cost.preset)
 
 
