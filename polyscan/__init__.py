@@ -22,10 +22,18 @@ from .dram import (
     write_trace,
 )
 from .emit import EmitError, c_tensors, emit_c
-from .errors import KernelFileError, LayerShapeError, PolyscanError, ScheduleError
+from .errors import (
+    CountOverflowError,
+    KernelFileError,
+    LayerShapeError,
+    OutputError,
+    PolyscanError,
+    ScheduleError,
+)
 from .fusion import FusedGroup, FusedSchedule, FusionError
 from .kernel import Kernel, builtin_kernel_names, load_kernel
 from .layer import Layer, Tensor
+from .nest import TensorKey
 from .network import Network
 from .onnx_import import OnnxImportError, load_onnx
 from .plan import Plan, optimize_network
@@ -36,12 +44,13 @@ from .search.optimizer import BufferTooSmallError, optimize, search_layer
 from .traffic import Traffic, traffic
 
 __all__ = [
-    "BufferTooSmallError", "DramCost", "DramSettings", "EmitError", "FusedGroup", "FusedSchedule",
-    "FusionError", "Kernel", "KernelFileError", "Layer", "LayerShapeError", "LowerBound",
-    "Network", "OnnxImportError", "OrderComparison", "Plan", "PolyscanError", "PresetError",
-    "Schedule", "ScheduleError", "Tensor", "TraceError", "Traffic", "builtin_kernel_names",
-    "builtin_presets", "c_tensors", "compare_orders", "conv2d", "depthwise", "dram_cost",
-    "emit_c", "fully_connected", "grouped_conv2d", "load_kernel", "load_onnx", "load_preset",
+    "BufferTooSmallError", "CountOverflowError", "DramCost", "DramSettings", "EmitError",
+    "FusedGroup", "FusedSchedule", "FusionError", "Kernel", "KernelFileError", "Layer",
+    "LayerShapeError", "LowerBound", "Network", "OnnxImportError", "OrderComparison",
+    "OutputError", "Plan", "PolyscanError", "PresetError", "Schedule", "ScheduleError",
+    "Tensor", "TensorKey", "TraceError", "Traffic", "builtin_kernel_names", "builtin_presets",
+    "c_tensors", "compare_orders", "conv2d", "depthwise", "dram_cost", "emit_c",
+    "fully_connected", "grouped_conv2d", "load_kernel", "load_onnx", "load_preset",
     "lower_bound", "optimize", "optimize_network", "pointwise", "pool", "scale", "search_layer",
     "traffic", "write_trace", "zoo",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import islpy as isl
+import numpy as np
 
 from .errors import KernelFileError, LayerShapeError
 from .expressions import ExpressionError, evaluate
@@ -64,6 +65,7 @@ class Kernel:
     domain: str
     tensors: dict[str, TensorSpec]
     compute: Compute | None = None
+    whole: tuple[str, ...] = ()  # dims no tile may split (a normalisation's channels)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Kernel:
@@ -85,6 +87,8 @@ class Kernel:
             value = values.get(name, symbol.default)
             if value is None:
                 raise LayerShapeError(f"{self.kind} needs a value for {name} ({symbol.doc})")
+            if isinstance(value, np.integer):
+                value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise LayerShapeError(f"{self.kind}: {name} ({symbol.doc}) must be an integer, "
                                       f"got {value!r}")
@@ -109,7 +113,7 @@ class Kernel:
             name = self.kind + "(" + ",".join(f"{k}={v}" for k, v in values.items()) + ")"
         symbols = {k: v for k, v in bound.items() if k in self.symbols}
         return Layer(name, self.kind, symbols, tuple(extents), extents, domain, tensors,
-                     self.compute)
+                     self.compute, self.whole)
 
     def _build(self, bound: dict[str, int]) -> tuple[isl.Set, dict[str, int], dict[str, Tensor]]:
         """The ISL objects of the layer with symbol values ``bound``."""
@@ -118,6 +122,10 @@ class Kernel:
         if None in dims or len(set(dims)) != len(dims):
             raise KernelFileError(f"{self.path}: loops.domain must name each loop variable once")
         extents = dict(zip(dims, self._box_extents(domain, "loops.domain")))
+        for dim in self.whole:
+            if dim not in extents:
+                raise KernelFileError(f"{self.path}: loops.whole names {dim!r}, which is not a "
+                                      f"loop variable of loops.domain")
         tensors = {}
         for spec in self.tensors.values():
             space = self._parse_isl(isl.Set, f"tensors.{spec.name}.space", spec.space, bound)
@@ -210,9 +218,16 @@ def _parse(data: dict, path: str) -> Kernel:
             raise KernelFileError(f"{path}: derived.{name}: {error}") from None
         derived[name] = DerivedSymbol(name, expression, entry.get("min"), entry.get("doc", name),
                                       entry.get("error", f"{name} is too small"))
-    domain = need(need(data, "loops", dict, ""), "domain", str, "loops.")
+    loops = need(data, "loops", dict, "")
+    domain = need(loops, "domain", str, "loops.")
+    whole = loops.get("whole", [])
+    if not isinstance(whole, list) or not all(isinstance(d, str) for d in whole):
+        raise KernelFileError(f"{path}: loops.whole must be a list of loop variable names")
     tensors = {}
     for name, entry in need(data, "tensors", dict, "").items():
+        if not name.isidentifier() or not name.isascii():
+            raise KernelFileError(f"{path}: tensor {name!r} must be named like an identifier "
+                                  f"(letters, digits, _)")
         if name in symbols or name in derived:
             raise KernelFileError(f"{path}: tensor {name!r} has the name of a symbol")
         if not isinstance(entry, dict):
@@ -227,7 +242,8 @@ def _parse(data: dict, path: str) -> Kernel:
     compute = data.get("compute")
     if compute is not None:
         compute = _parse_compute(compute, tensors, path)
-    return Kernel(kind, data.get("doc", kind), path, symbols, derived, domain, tensors, compute)
+    return Kernel(kind, data.get("doc", kind), path, symbols, derived, domain, tensors, compute,
+                  tuple(whole))
 
 
 def _parse_compute(text, tensors: dict[str, TensorSpec], path: str) -> Compute:

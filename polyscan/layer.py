@@ -13,6 +13,7 @@ from functools import cached_property
 
 import islpy as isl
 
+from .errors import LayerShapeError
 from .nest import ACCUMULATE, READ, Nest, Operand
 
 READ_ONLY_ROLES = ("input", "weight", "residual")
@@ -21,13 +22,21 @@ ROLES = READ_ONLY_ROLES + ("output",)
 
 @dataclass(frozen=True, eq=False)
 class Tensor:
-    """One tensor of a layer: its box of elements and the access from the loop nest."""
+    """One tensor of a layer: its box of elements and the access from the loop nest.
+
+    A layer of an imported network may read or write a part of a larger tensor, or a
+    permutation of one (a Concat's slice, a Split, a channel shuffle, DESIGN 6a): then
+    ``space`` and ``access`` are in that network tensor's coordinates, and ``view`` maps the
+    kernel's own elements (a box of ``kernel_shape``) onto them.
+    """
 
     name: str
     role: str  # one of ROLES
     shape: tuple[int, ...]
     space: isl.Set  # the tensor's elements (a box)
     access: isl.Map  # loop iteration -> element; indices outside `space` are padding
+    view: isl.Map | None = None  # kernel element -> element of `space` (None: the same)
+    kernel_shape: tuple[int, ...] | None = None  # the kernel's box, when viewed
 
     @property
     def read_only(self) -> bool:
@@ -36,6 +45,25 @@ class Tensor:
     @property
     def size(self) -> int:
         return math.prod(self.shape)
+
+    def viewed(self, shape: tuple[int, ...], view: isl.Map) -> Tensor:
+        """This tensor seen as part of a network tensor of ``shape``: ``view`` maps each of
+        its elements (the kernel's coordinates) to one element there, one to one. Padding
+        stays padding: iterations reading outside the kernel's box read nothing."""
+        if self.view is not None:
+            raise LayerShapeError(f"tensor {self.name} is already a view")
+        names = [f"e{i}" for i in range(len(shape))]
+        space = isl.Set("{ %s[%s] : %s }" % (self.name, ", ".join(names), " and ".join(
+            f"0 <= {n} < {extent}" for n, extent in zip(names, shape)) or "true"))
+        view = view.set_tuple_name(isl.dim_type.in_, self.name) \
+            .set_tuple_name(isl.dim_type.out, self.name).intersect_domain(self.space)
+        if not (view.is_single_valued() and view.is_injective()
+                and view.domain().is_equal(self.space) and view.range().is_subset(space)):
+            raise LayerShapeError(f"tensor {self.name}: the view must map each of its "
+                                  f"{self.size} elements to its own element of {shape}")
+        access = self.access.intersect_range(self.space).apply_range(view)
+        return replace(self, shape=tuple(shape), space=space, access=access, view=view,
+                       kernel_shape=self.shape)
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,7 @@ class Layer:
     domain: isl.Set
     tensors: Mapping[str, Tensor]
     compute: Compute | None = None
+    whole: tuple[str, ...] = ()  # dims that no tile splits (kernel file: loops.whole)
 
     @property
     def macs(self) -> int:
@@ -79,7 +108,7 @@ class Layer:
         return Nest(self.name, self.dims, self.extents, self.domain, {
             t.name: Operand(t.name, READ if t.read_only else ACCUMULATE,
                             t.access.intersect_domain(self.domain), t.space)
-            for t in self.tensors.values()})
+            for t in self.tensors.values()}, self.whole)
 
     @property
     def shape_key(self) -> tuple:
@@ -90,10 +119,21 @@ class Layer:
         """This layer also reading tensor ``R`` with its output's footprint (a folded Add)."""
         if "R" in self.tensors:
             return self
+        if self.output.view is not None:
+            raise LayerShapeError(f"layer {self.name!r}: give the residual before the views")
         residual = Tensor("R", "residual", self.output.shape,
                           self.output.space.set_tuple_name("R"),
                           self.output.access.set_tuple_name(isl.dim_type.out, "R"))
         return replace(self, tensors={**self.tensors, "R": residual})
+
+    def with_views(self, views: Mapping[str, tuple[tuple[int, ...], isl.Map]]) -> Layer:
+        """This layer with tensor ``t`` seen through ``views[t] = (shape, map)`` (see
+        ``Tensor.viewed``): how an imported layer reads a slice or writes into a Concat."""
+        unknown = set(views) - set(self.tensors)
+        if unknown:
+            raise LayerShapeError(f"layer {self.name!r} has no tensor {sorted(unknown)[0]!r}")
+        return replace(self, tensors={name: t.viewed(*views[name]) if name in views else t
+                                      for name, t in self.tensors.items()})
 
     @property
     def output(self) -> Tensor:

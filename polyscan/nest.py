@@ -23,11 +23,42 @@ ITERATIONS = "iterations"  # loop iterations of an inner layer: counted, not sto
 KINDS = (READ, ACCUMULATE, ONCHIP, EXPORTED, ITERATIONS)
 
 
+class TensorKey(str):
+    """The traffic key of a tensor of a fused group: layer ``layer``'s tensor ``tensor``.
+
+    It prints, compares and hashes as the string ``"<layer>.<tensor>"`` (so ``reads["dw.W"]``
+    works), but code reads ``.layer`` and ``.tensor`` and never splits the string: layer names
+    are an exporter's and may hold any character. The string is unambiguous all the same,
+    because tensor names are identifiers (kernel files allow nothing else): the last dot
+    separates. ``tensor=""`` is the key of the layer's iterations (``"<layer>."``), which no
+    tensor key can equal.
+    """
+
+    layer: str
+    tensor: str
+
+    def __new__(cls, layer: str, tensor: str):
+        key = super().__new__(cls, f"{layer}.{tensor}")
+        key.layer, key.tensor = layer, tensor
+        return key
+
+    def __getnewargs__(self):
+        return self.layer, self.tensor
+
+    def __repr__(self) -> str:
+        return f"TensorKey({self.layer!r}, {self.tensor!r})"
+
+
+def iterations_key(layer: str) -> TensorKey:
+    """The operand key of an inner layer's iterations in a fused group."""
+    return TensorKey(layer, "")
+
+
 @dataclass(frozen=True, eq=False)
 class Operand:
     """What the nest's tiles touch of one tensor (or which iterations of one layer)."""
 
-    key: str  # traffic key: "I" in a layer, "expand.I" in a fused group
+    key: str  # traffic key: "I" in a layer, TensorKey("expand", "I") in a fused group
     kind: str  # one of KINDS
     relation: isl.Map  # nest iteration -> element, restricted to the nest's domain
     space: isl.Set  # the elements (a box); anything outside is padding
@@ -49,12 +80,13 @@ class Nest:
     extents: Mapping[str, int]
     domain: isl.Set
     operands: Mapping[str, Operand]
+    whole: tuple[str, ...] = ()  # dims that no tile splits
 
     @cached_property
     def shape_key(self) -> tuple:
         """Equal for nests of equal loops and relations, whatever the names of their layers
         (operands correspond by position)."""
-        return (self.domain.to_str(),) + tuple(
+        return (self.domain.to_str(), self.whole) + tuple(
             (o.kind, o.relation.to_str(), o.space.to_str()) for o in self.operands.values())
 
     @property

@@ -15,11 +15,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .dram import DramCost, DramSettings, TraceSummary
-from .fusion import FusedGroup, FusedSchedule
-from .nest import ACCUMULATE, EXPORTED, READ
+from .errors import PolyscanError
+from .fusion import FusedGroup, FusedSchedule, FusionError
+from .nest import ACCUMULATE, EXPORTED, READ, TensorKey
 from .network import Network
 from .schedule import Schedule
-from .search.bounds import lower_bound
+from .search.bounds import least_peak, lower_bound
 from .search.optimizer import (
     SEARCHABLE,
     BufferTooSmallError,
@@ -28,6 +29,7 @@ from .search.optimizer import (
     checked_objective,
     search_nest,
 )
+from .search.tables import too_coupled
 from .traffic import Traffic
 
 
@@ -65,6 +67,7 @@ class Plan:
     net: Network | None = None  # the network planned (tensor names for the DRAM model)
     objective: str = "traffic"
     dram: DramSettings = field(default_factory=DramSettings)  # device and data layout
+    groups_skipped: int = 0  # candidate groups too coupled to tabulate (docs/fusion.md)
     _dram_cost: DramCost | None = field(default=None, init=False, repr=False)
 
     @property
@@ -87,13 +90,13 @@ class Plan:
         """The plan's DRAM requests as a DRAMSim2, DRAMSim3 or Ramulator trace (docs/dram.md)."""
         return self.dram.write_trace(self, path, format)
 
-    def dram_tensors(self) -> list[str]:
-        """The ``"<layer>.<tensor>"`` of every tensor that moves to or from DRAM."""
+    def dram_tensors(self) -> list[TensorKey]:
+        """The (layer, tensor) of every tensor that moves to or from DRAM, group by group."""
         moving = []
         for g in self.groups:
             for key in dict.fromkeys([*g.traffic.reads, *g.traffic.writes]):
                 if g.traffic.reads.get(key, 0) or g.traffic.writes.get(key, 0):
-                    moving.append(key if len(g.layers) > 1 else f"{g.layers[0]}.{key}")
+                    moving.append(key if len(g.layers) > 1 else TensorKey(g.layers[0], key))
         return moving
 
     def rows(self) -> list[dict]:
@@ -119,6 +122,8 @@ class Plan:
             "element_bits": self.dram.element_bits, "fusion": self.fusion,
             "traversals": list(self.traversals), "objective": self.objective,
             "dram": vars(self.dram), "layers": [layer.name for layer in self.net.layers],
+            "search": {"seconds": self.seconds, "groups_searched": self.groups_searched,
+                       "groups_skipped": self.groups_skipped},
             "groups": self.rows(),
             "totals": {"dram_entries": self.total, "compulsory_unfused": self.compulsory_unfused,
                        "floor": self.floor, "energy_pj": cost.energy_pj,
@@ -161,7 +166,8 @@ class Plan:
                 f"floor {self.floor:,} (x{self.total / self.floor:.3f}); DRAM energy "
                 f"{cost.energy_pj / 1e9:.3f} mJ, {cost.seconds * 1e3:.3f} ms on "
                 f"{cost.preset} (row hits {cost.row_hit_rate:.1%}); searched in "
-                f"{self.seconds:.1f} s")
+                f"{self.seconds:.1f} s" + (f" ({self.groups_skipped} candidate groups too "
+                                           f"coupled to search)" if self.groups_skipped else ""))
 
 
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
@@ -182,26 +188,40 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     needs at the cheapest burst energy and time.
     """
     start = time.perf_counter()
+    if not isinstance(net, Network):
+        raise PolyscanError(f"optimize_network plans a network (ps.zoo.mobilenet_v2(), "
+                            f"ps.load_onnx(path)), got {type(net).__name__}; ps.optimize "
+                            f"schedules one layer")
     buffer = checked_buffer(buffer)
     objective = checked_objective(objective)
+    if isinstance(max_group, bool) or not isinstance(max_group, int) or max_group < 1:
+        raise PolyscanError(f"max_group must be a positive number of layers, got "
+                            f"{max_group!r}")
     dram = dram or DramSettings()
     floor_of = _floor_measure(objective, dram)
     longest = max_group if fusion else 1
     layers = net.layers
+    _check_feasible(net, buffer)
     best = [0] + [None] * len(layers)  # best[j]: least cost of the first j layers
     chosen: list[Group | None] = [None] * (len(layers) + 1)
     searched: dict = {}  # runs of one shape share their search
-    evaluated = 0
+    evaluated = skipped = 0
     with _progress(progress) as bar:
         task = bar.add_task(f"optimizing {net.name}", total=len(layers))
         for last in range(len(layers)):
             bar.update(task, description=f"{net.name}: groups ending at {layers[last].name}")
             for first in range(last, max(-1, last - longest), -1):
                 run = _Run(net, layers[first:last + 1])
-                if not run.fusable:
+                if not run.feeds_later:
                     break  # its first layer feeds no later one: no longer run works either
-                if best[first] is None or (best[last + 1] is not None and best[first] +
-                                           floor_of(run.compulsory) >= best[last + 1]):
+                if not run.valid or best[first] is None or \
+                        (best[last + 1] is not None and best[first] +
+                         floor_of(run.compulsory) >= best[last + 1]):
+                    continue
+                if len(run.layers) > 1 and too_coupled(run.nest):
+                    skipped += 1  # a group the search cannot tabulate: never chosen
+                    continue
+                if least_peak(run.nest) > buffer:
                     continue
                 limit = None if best[last + 1] is None or objective == "traffic" else \
                     best[last + 1] - best[first]
@@ -212,16 +232,14 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                                          best[first] + cost < best[last + 1]):
                     best[last + 1], chosen[last + 1] = best[first] + cost, group
             bar.advance(task)
-    if best[-1] is None:
-        _too_small(net, buffer)
     groups, end = [], len(layers)
     while end:
         groups.append(chosen[end])
         end -= len(chosen[end].layers)
     compulsory = sum(lower_bound(layer, buffer).compulsory for layer in layers)
     return Plan(net.name, buffer, tuple(dict.fromkeys(traversals)), fusion, groups[::-1],
-                compulsory, floor(net), time.perf_counter() - start, evaluated, net,
-                objective, dram)
+                compulsory, net.floor(), time.perf_counter() - start, evaluated, net,
+                objective, dram, skipped)
 
 
 def _floor_measure(objective: str, dram: DramSettings):
@@ -241,39 +259,51 @@ def _floor_measure(objective: str, dram: DramSettings):
     return measure
 
 
-def _too_small(net: Network, buffer: int):
-    """Raise for the layer that needs the largest buffer on its own."""
-    needs = {}
-    for layer in net.layers:
-        try:
-            search_nest(layer.nest, functools.partial(Schedule, layer), layer.name, buffer,
-                        ("lex",))
-        except BufferTooSmallError as error:
-            needs[layer.name] = error.smallest
+def _check_feasible(net: Network, buffer: int):
+    """Every layer alone must fit (then the plan without fusion does); else say at once
+    which layer needs the most, and how much (its least peak, ``search.bounds``)."""
+    needs = {layer.name: least_peak(layer.nest) for layer in net.layers}
     name = max(needs, key=needs.get)
-    raise BufferTooSmallError(f"network {net.name!r} (layer {name!r} alone)", buffer,
-                              needs[name])
+    if needs[name] > buffer:
+        raise BufferTooSmallError(f"network {net.name!r} (layer {name!r} alone)", buffer,
+                                  needs[name])
 
 
 class _Run:
-    """Consecutive layers of a network, as one layer or a fused group."""
+    """Consecutive layers of a network, as one layer or a fused group.
+
+    A run fuses when its first layer feeds a later one, every inner layer feeds a later one
+    (``FusedGroup`` checks), and every tensor a layer of it reads is written either wholly
+    inside the run or wholly outside it (the slices of a Concat come all from the group, or
+    all from DRAM)."""
 
     def __init__(self, net: Network, layers):
         self.layers = layers
+        self.valid = False  # a layer, or layers that fuse
         inside = {layer.name for layer in layers}
         if len(layers) == 1:
-            self.fusable = True
+            self.feeds_later = self.valid = True
             self.make = functools.partial(Schedule, layers[0])
             self.nest, self.label = layers[0].nest, f"layer {layers[0].name!r}"
             return
-        self.fusable = any(v in inside for _, v in net.graph.out_edges(layers[0].name))
-        if not self.fusable:
+        self.feeds_later = any(v in inside for _, v in net.graph.out_edges(layers[0].name))
+        if not self.feeds_later:
             return
-        inputs = {f"{v}.{net.graph.edges[u, v]['tensor']}": u
-                  for layer in layers for u, v in net.graph.in_edges(layer.name) if u in inside}
-        exported = [layer.name for layer in layers[:-1]
-                    if any(v not in inside for _, v in net.graph.out_edges(layer.name))]
-        group = FusedGroup(layers, inputs, exported)
+        inputs = {}
+        for layer in layers:
+            for tensor in layer.tensors.values():
+                writers = net.sources(layer.name, tensor.name)
+                if not inside.intersection(writers):
+                    continue
+                if not inside.issuperset(writers):
+                    return  # some slices of a tensor from the run, some from DRAM
+                inputs[TensorKey(layer.name, tensor.name)] = writers
+        exported = [layer.name for layer in layers[:-1] if _read_outside(net, layer, inside)]
+        try:
+            group = FusedGroup(layers, inputs, exported)
+        except FusionError:  # an inner layer that feeds none of the later ones
+            return
+        self.valid = True
         self.make = functools.partial(FusedSchedule, group)
         self.nest, self.label = group.nest, f"fused group {group.name!r}"
 
@@ -318,16 +348,13 @@ def _renamed(counted: Traffic, keys: dict[str, str]) -> Traffic:
                    {keys[k]: v for k, v in counted.recomputed.items()})
 
 
-def floor(net: Network) -> int:
-    """Weights + network input + network output, in entries (DESIGN section 5)."""
-    weights = sum(t.size for layer in net.layers for t in layer.tensors.values()
-                  if t.role == "weight")
-    inputs = sum(layer.tensors["I"].size for layer in net.layers
-                 if not any(net.graph.edges[e]["tensor"] == "I"
-                            for e in net.graph.in_edges(layer.name)))
-    outputs = sum(layer.output.size for layer in net.layers
-                  if net.graph.out_degree(layer.name) == 0)
-    return weights + inputs + outputs
+def _read_outside(net: Network, layer, inside: set[str]) -> bool:
+    """Whether a layer outside ``inside`` reads ``layer``'s output, or the network delivers
+    it: then a group holding ``layer`` must write it to DRAM."""
+    tensor = net.tensor_of(layer.name, layer.output.name)
+    return tensor.name in net.outputs or any(
+        r.layer not in inside and layer.name in net.sources(r.layer, r.tensor)
+        for r in tensor.readers)
 
 
 def _progress(enabled: bool | None) -> Progress:

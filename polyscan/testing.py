@@ -26,30 +26,26 @@ def simulate(layer: Layer, tile: dict[str, int], order: tuple[str, ...],
     return simulate_footprints(layer, tile_footprints(layer, tile, order), sequence)
 
 
-def simulate_fused(layers: list[Layer], inputs: dict[str, str], exported: tuple[str, ...],
+def simulate_fused(layers: list[Layer], inputs: dict, exported: tuple[str, ...],
                    tile: dict[str, int], order: tuple[str, ...], sequence) -> Traffic:
     """A fused group's traffic (DESIGN section 5), explicitly: per tile of the last layer,
-    each earlier layer's needed outputs are the union of what later layers read of them, its
-    iterations every one writing a needed element; then the section-4 formulas per tensor.
-    ``inputs`` maps ``"<layer>.<tensor>"`` to the group layer producing it."""
+    each earlier layer's needed outputs are the union of what later layers read of them (of
+    the elements it writes, when several layers write one tensor), its iterations every one
+    writing a needed element; then the section-4 formulas per tensor. ``inputs`` maps a
+    ``TensorKey`` (layer, tensor) to the group layers producing it (``FusedGroup.inputs``)."""
     sink = layers[-1]
-    points = {layer.name: np.indices([layer.extents[d] for d in layer.dims])
-              .reshape(len(layer.dims), -1).T for layer in layers}
-    indices = {}  # (layer, tensor) -> (element tuple or None for padding) per iteration
-    for layer in layers:
-        for tensor in layer.tensors.values():
-            matrix, offset = access_matrix(tensor.access)
-            rows = points[layer.name] @ matrix.T + offset
-            inside = np.all((rows >= 0) & (rows < np.array(tensor.shape)), axis=1)
-            indices[layer.name, tensor.name] = [tuple(r) if ok else None
-                                                for r, ok in zip(rows.tolist(), inside)]
-    writers = {}  # layer -> output element -> its iterations
+    by_name = {layer.name: layer for layer in layers}
+    touched = {(layer.name, t.name): elements(layer, t) for layer in layers
+               for t in layer.tensors.values()}
+    writers = {}  # layer -> its output element -> the iterations writing it
     for layer in layers[:-1]:
         writers[layer.name] = {}
-        for i, element in enumerate(indices[layer.name, layer.output.name]):
-            writers[layer.name].setdefault(element, []).append(i)
+        for i, written in enumerate(touched[layer.name, layer.output.name]):
+            for element in written:
+                writers[layer.name].setdefault(element, []).append(i)
     sizes = [tile.get(d, sink.extents[d]) for d in order]
-    tile_of = [tuple(r) for r in (points[sink.name][:, [sink.dims.index(d) for d in order]]
+    points = np.indices([sink.extents[d] for d in sink.dims]).reshape(len(sink.dims), -1).T
+    tile_of = [tuple(r) for r in (points[:, [sink.dims.index(d) for d in order]]
                                   // np.array(sizes, dtype=np.int64)).tolist()]
 
     kinds, footprints = {}, {}
@@ -59,31 +55,38 @@ def simulate_fused(layers: list[Layer], inputs: dict[str, str], exported: tuple[
             layer = layers[j]
             if j != len(layers) - 1:
                 needed = set()
-                for key, producer in inputs.items():
-                    if producer == layer.name:  # same elements, row-major (a flatten)
-                        consumer, _, tensor = key.partition(".")
-                        shape = next(x for x in layers if x.name == consumer).tensors[
-                            tensor].shape
-                        needed |= {tuple(np.unravel_index(np.ravel_multi_index(e, shape),
-                                                          layer.output.shape))
-                                   for e in footprints[key][t]}
+                for key, producers in inputs.items():
+                    if layer.name in producers:  # same elements, row-major (a flatten)
+                        shape = by_name[key.layer].tensors[key.tensor].shape
+                        read = (tuple(np.unravel_index(np.ravel_multi_index(e, shape),
+                                                       layer.output.shape))
+                                for e in footprints[key.layer, key.tensor][t])
+                        needed |= {e for e in read if e in writers[layer.name]}
                 iterations[layer.name] = {i for e in needed for i in writers[layer.name][e]}
-                key = f"{layer.name}.{layer.output.name}"
+                key = (layer.name, layer.output.name)
                 kinds[key] = "exported" if layer.name in exported else "onchip"
                 footprints.setdefault(key, {})[t] = needed
                 kinds[layer.name] = "iterations"
                 footprints.setdefault(layer.name, {})[t] = iterations[layer.name]
             for tensor in layer.tensors.values():
-                key = f"{layer.name}.{tensor.name}"
+                key = (layer.name, tensor.name)
                 if tensor.role == "output" and j != len(layers) - 1:
                     continue
                 kinds.setdefault(key, "accumulate" if tensor.role == "output" else "read")
-                elements = indices[layer.name, tensor.name]
-                footprints.setdefault(key, {})[t] = {elements[i] for i in iterations[layer.name]
-                                                     if elements[i] is not None}
+                per_iteration = touched[key]
+                footprints.setdefault(key, {})[t] = {e for i in iterations[layer.name]
+                                                     for e in per_iteration[i]}
     for key in inputs:  # intermediates are the producers' outputs, not reads
-        footprints.pop(key), kinds.pop(key)
-    return _traffic_of_sets(kinds, footprints, sequence)
+        footprints.pop((key.layer, key.tensor)), kinds.pop((key.layer, key.tensor))
+    named = {_name(key): key for key in footprints}
+    return _traffic_of_sets({n: kinds[k] for n, k in named.items()},
+                            {n: footprints[k] for n, k in named.items()}, sequence)
+
+
+def _name(key) -> str:
+    """Traffic keys as the counting path names them: ``"<layer>.<tensor>"``, a layer's
+    name for its iterations (compared as strings, so the oracle needs no key type)."""
+    return key if isinstance(key, str) else f"{key[0]}.{key[1]}"
 
 
 def _traffic_of_sets(kinds: dict, footprints: dict, sequence) -> Traffic:
@@ -118,8 +121,14 @@ def tile_footprints(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) 
     tile_of_point = [tuple(row) for row in
                      (points[:, [layer.dims.index(d) for d in order]]
                       // np.array([sizes[d] for d in order], dtype=np.int64)).tolist()]
-    return {name: _footprints_per_tile(tensor, points, tile_of_point)
-            for name, tensor in layer.tensors.items()}
+    footprints = {}
+    for name, tensor in layer.tensors.items():
+        per_tile: dict[tuple[int, ...], set] = {}
+        for t, touched in zip(tile_of_point, elements(layer, tensor)):
+            if touched:
+                per_tile.setdefault(t, set()).update(touched)
+        footprints[name] = per_tile
+    return footprints
 
 
 def simulate_footprints(layer: Layer, footprints: dict, sequence) -> Traffic:
@@ -127,6 +136,37 @@ def simulate_footprints(layer: Layer, footprints: dict, sequence) -> Traffic:
     kinds = {name: "read" if layer.tensors[name].read_only else "accumulate"
              for name in footprints}
     return _traffic_of_sets(kinds, footprints, sequence)
+
+
+def elements(layer: Layer, tensor: Tensor) -> list[list[tuple[int, ...]]]:
+    """For every iteration of ``layer`` (row-major over its dims), the elements of ``tensor``
+    it touches, padding dropped. An affine access is applied as an integer matrix; any other
+    (floor divisions, a view into a larger tensor, several elements per iteration) by
+    listing the points of the relation."""
+    points = np.indices([layer.extents[d] for d in layer.dims]).reshape(len(layer.dims), -1).T
+    try:
+        matrix, offset = access_matrix(tensor.access)
+    except ValueError:
+        return _listed_elements(layer, tensor)
+    rows = points @ matrix.T + offset
+    inside = np.all((rows >= 0) & (rows < np.array(tensor.shape)), axis=1)
+    return [[tuple(r)] if ok else [] for r, ok in zip(rows.tolist(), inside)]
+
+
+def _listed_elements(layer: Layer, tensor: Tensor) -> list[list[tuple[int, ...]]]:
+    relation = tensor.access.intersect_domain(layer.domain).intersect_range(tensor.space)
+    n_in = relation.dim(isl.dim_type.in_)
+    found: list[list[tuple[int, ...]]] = [[] for _ in range(layer.macs)]
+    extents = [layer.extents[d] for d in layer.dims]
+
+    def add(point):
+        values = [point.get_coordinate_val(isl.dim_type.set, i).to_python()
+                  for i in range(wrapped.dim(isl.dim_type.set))]
+        found[int(np.ravel_multi_index(values[:n_in], extents))].append(tuple(values[n_in:]))
+
+    wrapped = relation.wrap()
+    wrapped.foreach_point(add)
+    return found
 
 
 def exhaustive_optimum(layer: Layer, buffer: int, traversals=("lex", "scan")):
@@ -158,19 +198,13 @@ def exhaustive_optimum(layer: Layer, buffer: int, traversals=("lex", "scan")):
     return best
 
 
-def _footprints_per_tile(tensor: Tensor, points: np.ndarray, tile_of_point) -> dict:
-    matrix, offset = access_matrix(tensor.access)
-    indices = points @ matrix.T + offset
-    inside = np.all((indices >= 0) & (indices < np.array(tensor.shape)), axis=1)
-    per_tile: dict[tuple[int, ...], set] = {}
-    for tile, index in zip(itertools.compress(tile_of_point, inside),
-                           map(tuple, indices[inside].tolist())):
-        per_tile.setdefault(tile, set()).add(index)
-    return per_tile
-
-
 def access_matrix(access: isl.Map) -> tuple[np.ndarray, np.ndarray]:
-    """``(A, b)`` with ``index = A @ iteration + b``, for an affine access without divisions."""
+    """``(A, b)`` with ``index = A @ iteration + b``, for an affine access without divisions
+    defined on every iteration (ValueError otherwise)."""
+    if not access.is_single_valued() or not access.domain().is_equal(
+            isl.Set.universe(access.domain().get_space())):
+        raise ValueError(f"the simulator's matrix needs an access defined everywhere, got "
+                         f"{access}")
     function = isl.PwMultiAff.from_map(access)
     if not function.isa_multi_aff():
         raise ValueError(f"the simulator needs a single affine access, got {access}")

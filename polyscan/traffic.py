@@ -12,12 +12,14 @@ entries of an inner layer's iterations beyond the ones it needs are its recomput
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .nest import ACCUMULATE, EXPORTED, ITERATIONS, READ
-from .polyhedral.closed_form import distinct_rows
+from .errors import CountOverflowError, ScheduleError
+from .nest import ACCUMULATE, EXPORTED, ITERATIONS, READ, Nest
+from .polyhedral.closed_form import LIMIT, distinct_rows
 from .polyhedral.footprint import RESET, Component, nest_footprints
 from .schedule import Schedule
 
@@ -42,9 +44,16 @@ class Traffic:
         return f"{self.total} entries ({per_tensor}); peak {self.peak}, {self.tiles} tiles"
 
 
+MAX_TILES = 1 << 26  # counted tile by tile: about 5 GB of arrays at most
+
+
 def traffic(schedule: Schedule) -> Traffic:
     """Reads, writes, peak buffer use and tile count of ``schedule``, exact."""
     nest = schedule.nest
+    if schedule.tiles > MAX_TILES:
+        raise ScheduleError(f"{schedule.tiles:,} tiles: ps.traffic counts tile by tile, up to "
+                            f"{MAX_TILES:,} tiles (ps.optimize's tables count any number)")
+    check_magnitude(nest, schedule.tiles)
     sequence = schedule.tile_sequence()
     origins = {d: np.zeros(len(sequence), dtype=np.int64) for d in nest.dims}
     steps = {d: np.zeros(len(sequence) - 1, dtype=np.int64) for d in nest.dims}
@@ -75,8 +84,19 @@ def traffic(schedule: Schedule) -> Traffic:
         elif kind == EXPORTED:
             writes[key] = touched
         elif kind == ITERATIONS:
-            recomputed[key] = entries - touched
+            recomputed[key.layer] = entries - touched
     return Traffic(reads, writes, int(occupancy.max()), schedule.tiles, recomputed)
+
+
+def check_magnitude(nest: Nest, tiles: int):
+    """Refuse a nest whose sums over ``tiles`` tiles could pass exact int64 arithmetic: every
+    count is at most tiles x the largest footprint (the product of its components'
+    bounds), times 2 for the output's read-back and write."""
+    for key, footprint in nest_footprints(nest).items():
+        largest = math.prod(c.size.bound for c in footprint.components)
+        if 2 * tiles * largest >= LIMIT:
+            raise CountOverflowError(f"{nest.name}: counts of {key} could reach "
+                                     f"{2 * tiles * largest:.3g}, past exact 64-bit arithmetic")
 
 
 def _zeros(component: Component) -> dict[str, np.ndarray]:

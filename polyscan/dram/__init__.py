@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..nest import TensorKey
 from .memory import Memory
 from .model import AddressMapping, DramCost, stream_cost
 from .presets import DramPreset, PresetError, builtin_presets, load_preset
@@ -84,15 +85,9 @@ def spans(subject, memory: Memory):
 
 
 def _tensor_names(net, layers: tuple[str, ...]):
-    """Operand key of a group -> the network tensor it is: a layer's output, a layer's
-    weights, or the network input."""
+    """Operand key of a group -> the network tensor it is (every operand bound to one
+    network tensor shares its placement: a Concat's slices, a residual and its producer)."""
     def name(key: str) -> str:
-        layer, tensor = (layers[0], key) if len(layers) == 1 else key.split(".", 1)
-        role = net.layer(layer).tensors[tensor].role
-        if role in ("output", "weight"):
-            return f"{layer}.{tensor}"
-        producers = [u for u, v in net.graph.in_edges(layer)
-                     if net.graph.edges[u, v]["tensor"] == tensor]
-        return f"{producers[0]}.O" if producers else f"input:{layer}.{tensor}"
+        layer, tensor = (layers[0], key) if len(layers) == 1 else (key.layer, key.tensor)
+        return net.bindings[TensorKey(layer, tensor)]
     return name
-

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import islpy as isl
 import numpy as np
 
-from ..errors import PolyscanError
 from ..nest import ACCUMULATE, EXPORTED, READ
 from ..polyhedral.footprint import TensorFootprint, nest_footprints
 from ..schedule import Schedule
@@ -46,7 +45,8 @@ def schedule_transfers(schedule: Schedule, memory: Memory,
     split = {d for d, n in zip(schedule.order, schedule.grid) if n > 1}
     operands = [_OperandStream(key, operand.kind, footprints[key],
                                memory.place((tensor_of or str)(key), _shape(operand.space)),
-                               sizes, split)
+                               sizes, operand.kind == ACCUMULATE and
+                               _partial_sums(nest, operand, footprints[key], split))
                 for key, operand in nest.operands.items()
                 if operand.kind in (READ, ACCUMULATE, EXPORTED)]
     origin = dict.fromkeys(nest.dims, 0)
@@ -76,24 +76,19 @@ def batches(transfers: Iterable[Transfer], runs: int) -> Iterator[list[Transfer]
 
 class _OperandStream:
     def __init__(self, key: str, kind: str, footprint: TensorFootprint, placement: Placement,
-                 sizes: dict[str, int], split: set[str]):
+                 sizes: dict[str, int], reads_back: bool):
         self.key, self.kind, self.placement = key, kind, placement
-        for positions in footprint.positions:
-            if len(positions) > 1:
-                raise PolyscanError(f"the DRAM model needs footprints that are products of "
-                                    f"per-index sets; {key} couples indices {positions}")
-        # each component with the tensor index it spans (None: an activity component)
-        self.parts = [(component, positions[0] if positions else None)
-                      for component, positions in zip(footprint.components,
-                                                      footprint.positions)]
+        # each component with the tensor indices it spans (none: an activity component)
+        self.parts = list(zip(footprint.components, footprint.positions))
+        # a component spanning several indices (a flattened tensor read by a fully connected
+        # layer) is no box: such footprints are kept as sorted element offsets instead
+        self.coupled = any(len(positions) > 1 for positions in footprint.positions)
         self.sizes = [tuple(sizes[d] for d in component.dims)
                       for component in footprint.components]
         self.current = None  # the box of the tile being entered
         self.previous = None
         self.dims = sorted({d for component, _ in self.parts for d in component.dims})
-        # An output whose footprint depends on every dim cut into several tiles meets each
-        # element in one tile only: no partial sums come back, nothing to track.
-        self.reads_back = kind == ACCUMULATE and bool(split - set(self.dims))
+        self.reads_back = reads_back
         self.touched = np.zeros(int(np.prod(placement.shape)), dtype=bool) \
             if kind == EXPORTED or self.reads_back else None
         self.boxes: dict[tuple, list[Intervals] | None] = {}  # by the origins of self.dims
@@ -107,27 +102,53 @@ class _OperandStream:
             self.boxes[key] = self._box(origin)
         return self.boxes[key]
 
-    def _box(self, origin: dict[str, int]) -> list[Intervals] | None:
+    def _box(self, origin: dict[str, int]):
+        if self.coupled:
+            return self._offsets(origin)
         box = [None] * len(self.placement.shape)
-        for i, (component, position) in enumerate(self.parts):
+        for i, (component, positions) in enumerate(self.parts):
             key = (i, *[origin[d] for d in component.dims])
             dim_set = self.sets.get(key)
             if dim_set is None:
                 points = component.points(key[1:] + self.sizes[i])
-                dim_set = self.sets[key] = from_sorted(points[:, 0]) if position is not None \
+                dim_set = self.sets[key] = from_sorted(points[:, 0]) if positions \
                     else ((0, 1),) * (len(points) > 0)
             if not dim_set:
                 return None
-            if position is not None:
-                box[position] = dim_set
+            if positions:
+                box[positions[0]] = dim_set
         return box
+
+    def _offsets(self, origin: dict[str, int]) -> np.ndarray | None:
+        """The footprint's sorted element offsets: every combination of the components'
+        points, each point setting the indices its component spans."""
+        offsets = np.zeros(1, dtype=np.int64)
+        strides = self.placement.strides
+        for i, (component, positions) in enumerate(self.parts):
+            points = component.points(tuple(origin[d] for d in component.dims) + self.sizes[i])
+            if len(points) == 0:
+                return None
+            if positions:
+                offsets = np.add.outer(offsets, points @ strides[list(positions)]).ravel()
+        return np.unique(offsets)
+
+    def _difference(self, a, b) -> list:
+        if not self.coupled:
+            return difference(a, b)
+        if a is None:
+            return []
+        rest = a if b is None else np.setdiff1d(a, b, assume_unique=True)
+        return [rest] if len(rest) else []
+
+    def _runs(self, part):
+        return self.placement.runs_of(part) if self.coupled else self.placement.runs(part)
 
     def leave(self, box) -> Iterator[Transfer]:
         """Writes before the tile whose footprint is ``box`` (None: after the last tile)."""
         self.previous, self.current = self.current, box
         if self.kind == ACCUMULATE:
-            for part in difference(self.previous, box):
-                yield Transfer(True, *self.placement.runs(part), self.key)
+            for part in self._difference(self.previous, box):
+                yield Transfer(True, *self._runs(part), self.key)
         elif self.kind == EXPORTED and self.pending:
             yield Transfer(True, *self.placement.runs_of(np.sort(np.concatenate(
                 self.pending))), self.key)
@@ -137,17 +158,35 @@ class _OperandStream:
         """Reads of the tile whose footprint was given to the last ``leave``."""
         if self.kind == ACCUMULATE and not self.reads_back:
             return
-        for part in difference(self.current, self.previous):
+        for part in self._difference(self.current, self.previous):
             if self.kind == READ:
-                yield Transfer(False, *self.placement.runs(part), self.key)
+                yield Transfer(False, *self._runs(part), self.key)
                 continue
-            offsets = self.placement.linear(part)
+            offsets = part if self.coupled else self.placement.linear(part)
             seen = self.touched[offsets]
             self.touched[offsets] = True
             if self.kind == ACCUMULATE and seen.any():
                 yield Transfer(False, *self.placement.runs_of(offsets[seen]), self.key)
             elif self.kind == EXPORTED and not seen.all():
                 self.pending.append(offsets[~seen])
+
+
+def _partial_sums(nest, operand, footprint: TensorFootprint, split: set[str]) -> bool:
+    """Whether an output element can enter the buffer again after leaving it (a partial sum
+    read back), so that the stream must track which elements it has seen. Not when every
+    dim cut into several tiles is one the output depends on and each element comes from one
+    combination of those dims (a convolution's output; not a transposed convolution's,
+    where input rows and kernel rows overlap): then each element is in one tile only."""
+    dims = {d for component in footprint.components for d in component.dims}
+    if not split:
+        return False
+    if split - dims:
+        return True
+    relation = operand.relation.intersect_range(operand.space)
+    for i in reversed(range(len(nest.dims))):
+        if nest.dims[i] not in dims:
+            relation = relation.project_out(isl.dim_type.in_, i, 1)
+    return not relation.is_injective()
 
 
 def difference(a, b) -> list[list[Intervals]]:

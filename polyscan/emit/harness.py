@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PolyscanError
-from ..nest import ACCUMULATE
+from ..nest import ACCUMULATE, EXPORTED
 from ..reference import schedule_outputs
 from ..traffic import traffic
 from .unit import CUnit
@@ -155,9 +155,10 @@ def verify(schedule, directory: Path, seed: int = 0, sanitize: bool = False) -> 
     seconds["emit"] = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     values = {key: rng.integers(-3, 4, shape) for key, shape in tensors}
-    expected = schedule_outputs(schedule, values)
-    for key in expected:
-        values[key] = np.full(dict(tensors)[key], UNWRITTEN)
+    for key, shape in tensors:
+        if schedule.nest.operands[key].kind in (ACCUMULATE, EXPORTED):
+            values[key] = np.full(shape, UNWRITTEN)
+    expected = schedule_outputs(schedule, values, values)
     start = time.perf_counter()
     executable = build(source, tensors, directory, sanitize)
     seconds["compile"] = time.perf_counter() - start

@@ -19,7 +19,7 @@ import islpy as isl
 from ..errors import PolyscanError
 from ..fusion import FusedSchedule
 from ..layer import Compute, Layer
-from ..nest import ACCUMULATE, EXPORTED, ONCHIP, READ
+from ..nest import ACCUMULATE, EXPORTED, ONCHIP, READ, TensorKey
 from ..schedule import Schedule
 
 CURRENT, PREVIOUS = "o", "p"
@@ -68,6 +68,7 @@ class Program:
         self.params = [f"{which}_{name}" for which in (CURRENT, PREVIOUS)
                        for name in (*self.dims, "live")]
         self.stages = _stages(schedule)
+        self.shared = _shared(schedule)  # first slice -> every slice of one tensor
         self.operands = {k: o for k, o in self.nest.operands.items()
                          if o.kind in (READ, ACCUMULATE, ONCHIP, EXPORTED)}
         self._sets: dict[tuple, isl.Set] = {}
@@ -126,22 +127,39 @@ class Program:
             self.context.get_space())).intersect(stage.domain)
 
     def computed(self, stage: Stage, iterations: isl.Set) -> isl.Set:
-        """``iterations`` minus those whose factors fall in padding (they add nothing)."""
-        for tensor in stage.compute.factors:
+        """``iterations`` minus those whose factors fall in padding (they add nothing) or
+        whose output falls outside the output (a transposed conv's cropped border)."""
+        for tensor in (*stage.compute.factors, stage.compute.output):
             inside = stage.bounds[tensor].domain()
             iterations = iterations.intersect(inside.align_params(iterations.get_space()))
         return iterations
 
+    def region_of(self, key: str) -> str:
+        """The operand whose buffer region ``key`` uses (the first slice of its tensor)."""
+        return next((first for first, keys in self.shared.items() if key in keys), key)
+
     def window(self, key: str) -> tuple[int, ...]:
-        """Per index of operand ``key``, the widest extent its footprint spans in any tile:
-        modular addresses over these widths never collide within one tile."""
-        footprint = self.footprint(key, CURRENT).intersect_params(self.context)
+        """Per index of operand ``key``, the widest extent its footprint spans in any tile
+        (with every other slice of its tensor): modular addresses over these widths never
+        collide within one tile."""
+        footprint = self.footprint(key, CURRENT).reset_tuple_id()
+        for other in self.shared.get(key, ()):  # slices of one tensor: one coordinate space
+            footprint = footprint.union(self.footprint(other, CURRENT).reset_tuple_id())
+        footprint = footprint.intersect_params(self.context)
         if footprint.is_empty():  # only padding is ever touched: one unused entry
             return (1,) * footprint.dim(isl.dim_type.set)
         widths = []
-        for i in range(footprint.dim(isl.dim_type.set)):
-            width = footprint.dim_max(i).sub(footprint.dim_min(i))
-            widths.append(width.max_val().to_python() + 1)
+        rank = footprint.dim(isl.dim_type.set)
+        for i in range(rank):
+            # the largest distance between two elements of one tile along index i (as a
+            # set of differences: quasi-affine footprints, an upsampling's, have no affine
+            # bounds to subtract)
+            along = footprint.project_out(isl.dim_type.set, i + 1, rank - i - 1) \
+                .project_out(isl.dim_type.set, 0, i)
+            distances = isl.Map.from_domain_and_range(along, along).deltas()
+            distances = distances.project_out(isl.dim_type.param, 0,
+                                              distances.dim(isl.dim_type.param))
+            widths.append(distances.dim_max_val(0).to_python() + 1)
         return tuple(widths)
 
     def _origin(self, which: str, d: str) -> str:
@@ -157,13 +175,13 @@ def _stages(schedule: Schedule) -> list[Stage]:
         for j, layer in enumerate(group.layers):
             accesses, bounds = {}, {}
             for tensor in layer.tensors:
-                key = f"{layer.name}.{tensor}"
+                key = TensorKey(layer.name, tensor)
                 access = group.access(j, tensor)
                 bounds[tensor] = access.intersect_range(group.space(j, tensor))
-                producer = group.inputs.get(key)
-                if producer is not None:
-                    p = next(i for i, x in enumerate(group.layers) if x.name == producer)
-                    key = f"{producer}.{group.layers[p].output.name}"
+                producers = group.inputs.get(key)
+                if producers is not None:  # read from the buffer region of its producers
+                    p = group.position[producers[0]]
+                    key = TensorKey(producers[0], group.layers[p].output.name)
                     access = access.apply_range(group.reshape(j, tensor, p))
                 accesses[tensor] = (key, access)
             stages.append(_stage(layer, group.domain(j), accesses, bounds))
@@ -172,6 +190,20 @@ def _stages(schedule: Schedule) -> list[Stage]:
     return [_stage(layer, layer.domain,
                    {t.name: (t.name, t.access) for t in layer.tensors.values()},
                    {t.name: t.access.intersect_range(t.space) for t in layer.tensors.values()})]
+
+
+def _shared(schedule: Schedule) -> dict[str, tuple[str, ...]]:
+    """Output operands that are slices of one tensor (a Concat inside a group), keyed by
+    the first: they share one buffer region, so that their reader finds every slice."""
+    if not isinstance(schedule, FusedSchedule):
+        return {}
+    group = schedule.group
+    shared = {}
+    for producers in group.inputs.values():
+        keys = tuple(TensorKey(p, group.layers[group.position[p]].output.name)
+                     for p in sorted(producers, key=group.position.get))
+        shared[keys[0]] = keys
+    return shared
 
 
 def _stage(layer, domain, accesses, bounds) -> Stage:

@@ -104,11 +104,15 @@ class CUnit:
         external = program.external
         base, names = 0, set()
         for key in program.operands:
-            region = Region(key, _identifier(key, names), base, program.window(key),
-                            _shape(program, key),
+            shared = program.region_of(key)
+            if shared != key:  # a further slice of a tensor: the first slice's region
+                start, window = self.regions[shared].base, self.regions[shared].window
+            else:
+                start, window = base, program.window(key)
+            region = Region(key, _identifier(key, names), start, window, _shape(program, key),
                             external.index(key) if key in external else None)
             self.regions[key] = region
-            base += region.size
+            base = max(base, start + region.size)
         self.buffer = base
         self.tensors = _tensors(program)
         self.context = program.context
@@ -118,7 +122,7 @@ class CUnit:
     def text(self) -> str:
         parts = [self.header(), PRELUDE,
                  f"static int32_t ps_buffer[{self.buffer}];  /* the on-chip buffer */\n"]
-        parts.append("".join(f"/* {r.key}: {_role(self.program.operands[r.key].kind)} */\n"
+        parts.append("".join(f"/* {_safe(r.key)}: {_role(self.program.operands[r.key].kind)} */\n"
                              + r.macros() for r in self.regions.values()))
         for region in self.regions.values():
             parts.append(self.operand_section(region))
@@ -149,7 +153,7 @@ class CUnit:
         for region in self.regions.values():
             lines.append(f"  {region.key}: {' x '.join(map(str, region.window)) or '1'} at "
                          f"{region.base}")
-        body = "\n".join(" * " + line if line else " *" for line in lines)
+        body = "\n".join(" * " + _safe(line) if line else " *" for line in lines)
         return f"/*\n{body}\n */"
 
     # --- per operand: buffer window, DRAM tensor, DMA of one element -----------------------
@@ -219,7 +223,7 @@ class CUnit:
             body = (f"{INDENT}const int32_t value = {product};\n"
                     f"{INDENT}if (value > {target})\n{INDENT * 2}{target} = value;\n")
         params = ", ".join(f"int {d}" for d in dims) or "void"
-        text = (f"/* layer {stage.name}: {stage.compute} */\n"
+        text = (f"/* layer {_safe(stage.name)}: {stage.compute} */\n"
                 f"static inline void {self.compute[stage.name]}({params})\n"
                 f"{{\n{body}}}\n")
         if stage is not self.program.stages[-1]:
@@ -298,7 +302,7 @@ class CUnit:
         text = ""
         for comment, points, statement in steps:
             if comment:
-                text += f"{indent}/* {comment} */\n"
+                text += f"{indent}/* {_safe(comment)} */\n"
             text += loops(points, statement, self.context, indent) or \
                 f"{indent}/* (nothing) */\n"
         return text
@@ -320,6 +324,11 @@ def _tensors(program: Program) -> list[tuple[str, tuple[int, ...]]]:
 def _shape(program: Program, key: str) -> tuple[int, ...]:
     space = program.operands[key].space
     return tuple(space.dim_max_val(i).to_python() + 1 for i in range(space.dim(isl.dim_type.set)))
+
+
+def _safe(text: str) -> str:
+    """Text for a C comment: a layer name holding ``*/`` must not end it."""
+    return str(text).replace("*/", "* /")
 
 
 def _identifier(key: str, taken: set[str]) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 _PARAM = isl.dim_type.param
 _DIV = isl.dim_type.div
+LIMIT = 2 ** 62  # largest magnitude counted in int64 (a product of two may not wrap past it)
 
 
 class ClosedForm:
@@ -25,14 +26,22 @@ class ClosedForm:
     ``params`` names the parameters in the order of the columns passed to ``__call__``.
     """
 
-    def __init__(self, pwqp: isl.PwQPolynomial, params: tuple[str, ...]):
+    def __init__(self, pwqp: isl.PwQPolynomial, params: tuple[str, ...],
+                 maxima: tuple[int, ...] | None = None):
         space_params = pwqp.get_space().get_var_names(_PARAM)
         missing = set(space_params) - set(params)
         if missing:
             raise ValueError(f"closed form depends on unknown parameters {sorted(missing)}")
         self.params = tuple(params)
         self.pwqp = pwqp
-        self.source = _Translator(space_params, self.params).function_source(pwqp)
+        translator = _Translator(space_params, self.params, maxima)
+        self.source = translator.function_source(pwqp)
+        # with ``maxima`` (|parameter| <= maxima[i]): no value computed on the way, and no
+        # result, exceeds ``bound``; past 2^62 int64 arithmetic could wrap: refused
+        self.bound = translator.bound
+        if self.bound is not None and self.bound >= LIMIT:
+            raise OverflowError(f"a count of up to {self.bound:.3g} does not fit exact 64-bit "
+                                f"arithmetic")
         namespace = {"np": np}
         exec(compile(self.source, "<closed form>", "exec"), namespace)
         self._function = namespace["closed_form"]
@@ -76,12 +85,24 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Translator:
     """Writes the numpy source of a PwQPolynomial: one mask and one value per piece."""
 
-    def __init__(self, space_params: list[str], arg_params: tuple[str, ...]):
+    def __init__(self, space_params: list[str], arg_params: tuple[str, ...],
+                 maxima: tuple[int, ...] | None = None):
         self.space_params = space_params
         self.args = [f"a{i}" for i in range(len(arg_params))]
         self.param_expr = [self.args[arg_params.index(p)] for p in space_params]
         self.lines: list[str] = []
         self.divs: dict[str, str] = {}
+        # interval arithmetic on magnitudes, when the parameters' maxima are known
+        self.magnitude = None if maxima is None else dict(zip(self.args, maxima))
+        self.bound = None if maxima is None else 0
+
+    def _seen(self, magnitude: int) -> int:
+        if self.bound is not None:
+            self.bound = max(self.bound, magnitude)
+        return magnitude
+
+    def _size(self, name: str) -> int:
+        return self.magnitude[name] if self.magnitude is not None else 0
 
     def function_source(self, pwqp: isl.PwQPolynomial) -> str:
         header = f"def closed_form({', '.join(self.args)}):"
@@ -95,6 +116,7 @@ class _Translator:
     # --- affine expressions and integer divisions -------------------------------------
 
     def _linear(self, coefficients: list[tuple[int, str]], constant: int) -> str:
+        self._seen(sum(abs(c) * self._size(name) for c, name in coefficients) + abs(constant))
         text = ""
         for c, name in coefficients:
             if c:
@@ -121,10 +143,15 @@ class _Translator:
         """Name of a variable holding ``floor(argument)``, defined once per distinct div."""
         key = argument.to_str()
         if key not in self.divs:
+            before = self.bound
+            self.bound = 0 if before is not None else None
             numerator, denominator = self._aff_numerator(argument)
             name = f"d{len(self.divs)}"
             self.lines.append(f"{name} = {numerator} // {denominator}")
             self.divs[key] = name
+            if before is not None:
+                self.magnitude[name] = self.bound // denominator + 1
+                self.bound = max(before, self.bound)
         return self.divs[key]
 
     # --- piece domains -----------------------------------------------------------------
@@ -152,7 +179,7 @@ class _Translator:
         terms = qpoly.get_terms()
         coefficients = [Fraction(str(t.get_coefficient_val())) for t in terms]
         denominator = math.lcm(1, *(c.denominator for c in coefficients))
-        parts = []
+        parts, total_size = [], 0
         for term, coefficient in zip(terms, coefficients):
             factors = [str(int(coefficient * denominator))]
             for i, name in enumerate(self.param_expr):
@@ -162,6 +189,11 @@ class _Translator:
                 if exponent:
                     factors += [self._div(term.get_div(j))] * exponent
             parts.append("*".join(factors))
+            size = abs(int(factors[0]))
+            for factor in factors[1:]:
+                size = self._seen(size * self._size(factor))
+            total_size += size
+        self._seen(total_size)
         total = "(" + " + ".join(parts or ["0"]) + ")"
         return total if denominator == 1 else f"{total} // {denominator}"
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import islpy as isl
 import numpy as np
 
+from ..errors import CountOverflowError
 from ..nest import Nest, Operand
 from .closed_form import ClosedForm
 
@@ -96,7 +97,12 @@ class Component:
         tiles = isl.Set("[%s] -> { : %s }" % (", ".join(self.params),
                                               " and ".join(bounds) or "true"))
         count = points.intersect_params(tiles).card().gist_params(tiles)
-        return ClosedForm(count, self.params)
+        try:
+            return ClosedForm(count, self.params, self.extents + self.extents)
+        except OverflowError as error:
+            raise CountOverflowError(f"the footprints of dims {', '.join(self.dims)} (extents "
+                                     f"{self.extents}) are too large to count exactly: "
+                                     f"{error}") from None
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ def clear_cache():
     _COMPONENTS.clear()
     _OPERANDS.clear()
     _NESTS.clear()
+    _RELATIONS.clear()
 
 
 _OPERANDS: dict[tuple[str, ...], tuple[tuple[Component, ...], tuple]] = {}
@@ -149,8 +156,21 @@ def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
     return TensorFootprint(operand.key, *_OPERANDS[key])
 
 
+_RELATIONS: dict[tuple[str, ...], list] = {}
+
+
 def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
                                                                     tuple[int, ...]]]:
+    """``_relation_components``, once per relation (the search's cluster check and the
+    closed forms both ask)."""
+    key = (nest.domain.to_str(), operand.relation.to_str(), operand.space.to_str())
+    if key not in _RELATIONS:
+        _RELATIONS[key] = _relation_components(nest, operand)
+    return _RELATIONS[key]
+
+
+def _relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
+                                                                     tuple[int, ...]]]:
     """Groups of element indices (positions) with the loop dims (names) they depend on, such
     that the operand's footprint of a box tile is the product of the groups' footprints.
 
@@ -178,10 +198,42 @@ def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, .
         groups = _merge_coupled(nest, domain, groups)
         groups = [g for g in groups if g[1] or
                   not _cylinder(nest, domain, g[0]).is_equal(nest.domain)]
+        groups = _exact_groups(nest, relation, domain, groups)
         if len(groups) > 1 and not _is_product(relation, [g[1] for g in groups]):
             groups = [(set(nest.dims), set(range(outputs)))]
     return [(tuple(d for d in nest.dims if d in dims), tuple(sorted(indices)))
             for dims, indices in groups]
+
+
+def _exact_groups(nest: Nest, relation: isl.Map, domain: isl.Set, groups):
+    """Merge groups until every group's indices depend on its own loop dims alone, among
+    the iterations that touch the operand. Testing one dim at a time can miss a dependence
+    when those iterations are coupled (an index ``4x + 2s`` where only ``(x, s) = (0, 1)``
+    and ``(1, 0)`` touch: moving either dim alone leaves the touching iterations): a group
+    found wrong joins the groups that only the domain makes (the coupled dims), or, if that
+    is not enough, everything."""
+    while len(groups) > 1:
+        wrong = next((g for g in groups if g[1] and
+                      not _depends_only(nest, relation, domain, g)), None)
+        if wrong is None:
+            return groups
+        partners = [g for g in groups if g is not wrong and not g[1]] or \
+            [g for g in groups if g is not wrong]
+        merged = (set(wrong[0]).union(*(g[0] for g in partners)),
+                  set(wrong[1]).union(*(g[1] for g in partners)))
+        groups = [g for g in groups if g is not wrong and all(g is not p for p in partners)]
+        groups.append(merged)
+    return groups
+
+
+def _depends_only(nest: Nest, relation: isl.Map, domain: isl.Set, group) -> bool:
+    """Whether the group's indices are the same for touching iterations that agree on the
+    group's dims."""
+    dims, indices = group
+    reached = _keep_outputs(relation, indices)
+    other = {d for d in nest.dims if d not in dims}
+    freed = reached.apply_domain(_free(nest, other)).intersect_domain(domain)
+    return freed.is_equal(reached)
 
 
 def _merge(groups):
@@ -294,12 +346,11 @@ def _component_footprint(nest: Nest, operand: Operand, tensor_dims: tuple[int, .
     tile = isl.Set("[%s] -> { %s[%s] : %s }" % (
         ", ".join(params), nest.domain.get_tuple_name(), ", ".join(nest.dims),
         " and ".join(bounds) or "true")).intersect(nest.domain)
-    keep = set(tensor_dims)
-    space = operand.space
-    for j in reversed(range(space.dim(isl.dim_type.set))):
-        if j not in keep:
-            space = space.project_out(isl.dim_type.set, j, 1)
-    return tile.apply(_keep_outputs(operand.relation, keep)).intersect(space)
+    # the relation clipped to the tensor BEFORE projecting: which iterations touch a real
+    # element at all can couple dims that no index shows (a fused producer's rows that
+    # read only padding), and a component without indices must see that
+    clipped = operand.relation.intersect_range(operand.space)
+    return tile.apply(_keep_outputs(clipped, set(tensor_dims)))
 
 
 def _move_origin(image: isl.Set, dim: str, new_origin: str) -> isl.Set:

@@ -27,11 +27,14 @@ import math
 from dataclasses import dataclass
 
 import islpy as isl
+import numpy as np
 
 from ..layer import Layer
+from ..nest import Nest
 from ..polyhedral.footprint import relation_components
 from .optimizer import checked_buffer
-from .tables import tables_for
+from .orders import Batch
+from .tables import nest_tables, tables_for
 
 PRODUCT_SHAPED = ("conv2d", "pointwise", "fully_connected")
 
@@ -97,3 +100,19 @@ def _real_macs(layer: Layer) -> int:
         count = count // component_box * int(real.count_val().to_python())
     return count
 
+
+
+_LEAST_PEAKS: dict = {}
+
+
+def least_peak(nest: Nest) -> int:
+    """The least buffer any schedule of ``nest`` needs: the peak of its smallest tiles (one
+    iteration wide in every dim a tile may split). A larger tile's footprints contain a
+    smaller one's, so every schedule's peak is at least this; cheap to count (one tile size
+    per dim), it tells "buffer too small" before any search."""
+    key = nest.shape_key
+    if key not in _LEAST_PEAKS:
+        tables = nest_tables(nest, smallest=True)
+        batch = Batch(tables, [np.zeros(1, dtype=np.int64) for _ in tables.clusters])
+        _LEAST_PEAKS[key] = int(batch.peaks()[0])
+    return _LEAST_PEAKS[key]

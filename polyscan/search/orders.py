@@ -80,20 +80,22 @@ class Batch:
         if key not in self._levels:
             factors = [value_of(k, cluster, tuple(roles_of(d) for d in cluster.dims))
                        for k, cluster in enumerate(self.tables.clusters)]
-            total = np.zeros(self.size, dtype=np.int64)
-            for x, weight in enumerate(self.tables.weights):
-                if tensor is not None:
-                    if x != tensor:
-                        continue
-                    weight = 1
-                elif weight == 0:
-                    continue  # on-chip data: its reuse moves nothing
-                if all(live[x] for _, live in factors):
-                    product = factors[0][0][x] * weight
-                    for values, _ in factors[1:]:
-                        product *= values[x]
-                    total += product
-            self._levels[key] = total
+            if tensor is None:  # on-chip data (weight 0): its reuse moves nothing
+                weights = self.tables.weights
+            else:
+                weights = np.zeros(len(self.tables.weights), dtype=np.int64)
+                weights[tensor] = 1
+            rows = weights != 0
+            for _, live in factors:
+                rows &= live
+            rows = np.flatnonzero(rows)
+            if len(rows) == 0:
+                self._levels[key] = np.zeros(self.size, dtype=np.int64)
+            else:
+                product = factors[0][0][rows] * weights[rows, None]
+                for values, _ in factors[1:]:
+                    product *= values[rows]
+                self._levels[key] = product.sum(axis=0)
         return self._levels[key]
 
 

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import PolyscanError
 from ..nest import ACCUMULATE, EXPORTED, READ, Nest
-from ..polyhedral.footprint import RESET, Component, nest_footprints
+from ..polyhedral.footprint import RESET, Component, nest_footprints, relation_components
 
 OUTER, STEP, INNER = "outer", "step", "inner"
 
@@ -48,6 +49,8 @@ class Cluster:
     extents: tuple[int, ...]
     components: list[list[Component]]  # per operand (nest order), its components here
     moves_data: tuple[bool, ...]  # per operand: does it cross the DRAM boundary?
+    whole: tuple[bool, ...] = ()  # per dim: no tile may split it (one size: the extent)
+    smallest: bool = False  # only the smallest tiles (a least-peak bound), not every size
     tiles: np.ndarray = field(init=False)  # (combos, dims) tile sizes
     grid: np.ndarray = field(init=False)  # (combos, dims) tiles per dim
     S: np.ndarray = field(init=False)  # (tensors, combos)
@@ -56,7 +59,10 @@ class Cluster:
     _scan: dict = field(default_factory=dict, init=False)
 
     def __post_init__(self):
-        self.tiles = np.array(list(itertools.product(*(balanced_sizes(e) for e in self.extents))),
+        whole = self.whole or (False,) * len(self.dims)
+        sizes = [[e] if w else [1] if self.smallest else balanced_sizes(e)
+                 for e, w in zip(self.extents, whole)]
+        self.tiles = np.array(list(itertools.product(*sizes)),
                               dtype=np.int64).reshape(-1, len(self.dims))
         self.grid = -(-np.array(self.extents, dtype=np.int64) // self.tiles)
         every = [(0, self.grid[:, i]) for i in range(len(self.dims))]
@@ -202,19 +208,70 @@ class NestTables:
         return math.prod(c.combos for c in self.clusters)
 
 
-def nest_tables(nest: Nest) -> NestTables:
-    """Clusters and tables of ``nest`` (tables of role patterns are filled on first use)."""
-    footprints = nest_footprints(nest)
-    keys = tuple(k for k, o in nest.operands.items() if o.in_buffer)
+MAX_ROWS = 4_000_000  # tile positions a cluster's tables may enumerate (~0.6 GB)
+MAX_COMPONENT_DIMS = 3  # loop dims one footprint component may couple (its closed forms
+#                         are counted over twice as many parameters; MobileNets need 2)
+
+
+class SearchTooLargeError(PolyscanError):
+    """A nest's footprints couple so many dims that its tables would not fit in memory."""
+
+
+def clusters_of(nest: Nest) -> list[tuple[str, ...]]:
+    """The finest partition of the nest's dims such that every footprint component lies in
+    one part (its clusters), in the nest's dim order. From the components' dims alone: no
+    closed form is counted (a group too coupled to search costs little to reject)."""
     groups: list[set[str]] = [{d} for d in nest.dims]
-    for key in keys:
-        for component in footprints[key].components:
-            joined = [g for g in groups if g & set(component.dims)]
+    for operand in nest.operands.values():
+        if not operand.in_buffer:
+            continue
+        for dims, _ in relation_components(nest, operand):
+            joined = [g for g in groups if g & set(dims)]
             for g in joined:
                 groups.remove(g)
             groups.append(set().union(*joined))
     groups = [g for g in groups if g]
     groups.sort(key=lambda g: min(nest.dims.index(d) for d in g))
+    return [tuple(d for d in nest.dims if d in g) for g in groups]
+
+
+def too_coupled(nest: Nest) -> str | None:
+    """Why the search cannot tabulate ``nest`` (None: it can). A footprint that is no
+    product of small per-dim parts (one tensor read two ways inside a fused group, say a
+    layer's output read by a 3x3 and a 1x1 branch) couples dims: barvinok's counts over
+    many parameters take minutes, and its tables enumerate every tile position."""
+    widest = max((dims for operand in nest.operands.values() if operand.in_buffer
+                  for dims, _ in relation_components(nest, operand)), key=len, default=())
+    if len(widest) > MAX_COMPONENT_DIMS:
+        return (f"a footprint couples loop dims {', '.join(widest)} (at most "
+                f"{MAX_COMPONENT_DIMS} can be counted in reasonable time)")
+    rows = table_rows(nest)
+    if rows > MAX_ROWS:
+        return (f"its tables would enumerate {rows:,} tile positions (at most {MAX_ROWS:,}) "
+                f"over dims {', '.join(max(clusters_of(nest), key=len))}")
+    return None
+
+
+def table_rows(nest: Nest) -> int:
+    """Tile positions the largest cluster's tables enumerate: over its tile-size
+    combinations, the tiles of each (per dim: the sum of the grid sizes of its sizes)."""
+    return max((math.prod(sum(-(-nest.extents[d] // t) for t in balanced_sizes(nest.extents[d]))
+                          for d in dims if d not in nest.whole)
+                for dims in clusters_of(nest)), default=1)
+
+
+def nest_tables(nest: Nest, smallest: bool = False) -> NestTables:
+    """Clusters and tables of ``nest`` (tables of role patterns are filled on first use);
+    with ``smallest``, of its smallest tiles only."""
+    from ..traffic import check_magnitude  # sums over every tile of the finest tiling
+
+    check_magnitude(nest, math.prod(nest.extents.values()))
+    reason = too_coupled(nest)
+    if reason is not None:
+        raise SearchTooLargeError(f"{nest.name} cannot be searched: {reason}")
+    footprints = nest_footprints(nest)
+    keys = tuple(k for k, o in nest.operands.items() if o.in_buffer)
+    groups = [set(dims) for dims in clusters_of(nest)]
     clusters = []
     for index, group in enumerate(groups):
         dims = tuple(d for d in nest.dims if d in group)
@@ -223,7 +280,8 @@ def nest_tables(nest: Nest) -> NestTables:
                         if (c.dims and set(c.dims) <= group) or (not c.dims and index == 0)]
                        for k in keys]
         clusters.append(Cluster(dims, tuple(nest.extents[d] for d in dims), per_operand,
-                                tuple(nest.operands[k].dram_weight > 0 for k in keys)))
+                                tuple(nest.operands[k].dram_weight > 0 for k in keys),
+                                tuple(d in nest.whole for d in dims), smallest))
     touched = np.array([math.prod(  # the footprint of one tile covering the whole nest
         int(c.size(np.array([[0] * len(c.dims) + [nest.extents[d] for d in c.dims]]))[0])
         for c in footprints[k].components) for k in keys], dtype=np.int64)
