@@ -7,16 +7,20 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 class GraphBuilder:
-    """Appends nodes; tracks the current activation and its channel count."""
+    """Appends nodes; tracks the current activation and its channel count. Weights are
+    random small integers (as floats), so that ONNX's reference evaluator gives distinct,
+    exact values to compare with."""
 
-    def __init__(self, channels: int, height: int, width: int, name="x"):
+    def __init__(self, channels: int, height: int, width: int, name="x", shape=None):
         self.nodes, self.initializers = [], []
         self.inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT,
-                                                     [1, channels, height, width])]
+                                                     shape or [1, channels, height, width])]
         self.count = 0
+        self.rng = np.random.default_rng(0)
 
     def _weight(self, name, shape):
-        self.initializers.append(numpy_helper.from_array(np.zeros(shape, np.float32), name))
+        values = self.rng.integers(-2, 3, shape).astype(np.float32)
+        self.initializers.append(numpy_helper.from_array(values, name))
         return name
 
     def constant(self, name, values):
@@ -25,12 +29,20 @@ class GraphBuilder:
                                                     values))
         return name
 
-    def node(self, op, inputs, name=None, **attributes):
+    def constant_float(self, name, values):
+        """A float initializer, e.g. a Resize's scales."""
+        self.initializers.append(helper.make_tensor(name, TensorProto.FLOAT, [len(values)],
+                                                    values))
+        return name
+
+    def node(self, op, inputs, name=None, outputs=1, **attributes):
+        """Append a node; its output name (or names, with ``outputs`` > 1)."""
         self.count += 1
-        output = f"t{self.count}"
-        self.nodes.append(helper.make_node(op, inputs, [output], name=name or f"{op}_{self.count}",
+        names = [f"t{self.count}"] if outputs == 1 else \
+            [f"t{self.count}_{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op, inputs, names, name=name or f"{op}_{self.count}",
                                            **attributes))
-        return output
+        return names[0] if outputs == 1 else names
 
     def conv(self, x, c_in, c_out, kernel=3, stride=1, pad=1, group=1, name=None, bias=True):
         base = name or f"conv{self.count}"
@@ -51,11 +63,52 @@ class GraphBuilder:
         bias = self._weight(f"fc{self.count}.bias", [out_features])
         return self.node("Gemm", [x, weight, bias], name=name, transB=1)
 
-    def model(self, output, shape) -> onnx.ModelProto:
+    def model(self, output, shape=None, opset=17) -> onnx.ModelProto:
+        """The model; ``output`` is one output name or several (shapes are inferred)."""
+        outputs = [output] if isinstance(output, str) else list(output)
         graph = helper.make_graph(self.nodes, "g", self.inputs, [
-            helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)],
+            helper.make_tensor_value_info(o, TensorProto.FLOAT, shape if len(outputs) == 1
+                                          else None) for o in outputs],
             initializer=self.initializers)
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def save(model, folder, name="m.onnx", external=False):
+    """Write ``model`` into ``folder``; with ``external``, its weights go to a side file that
+    is then deleted (only shapes are needed)."""
+    path = folder / name
+    if external:
+        onnx.save_model(model, str(path), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location="weights.bin",
+                        size_threshold=0)
+        (folder / "weights.bin").unlink()
+    else:
+        onnx.save_model(model, str(path))
+    return path
+
+
+def evaluate(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every tensor of ``model`` (inputs, intermediates, outputs) from ONNX's reference
+    evaluator, on a random integer-valued input."""
+    from onnx.reference import ReferenceEvaluator
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    full = onnx.ModelProto()
+    full.CopyFrom(inferred)
+    known = {o.name for o in full.graph.output}
+    for node in full.graph.node:
+        for output in node.output:
+            if output and output not in known:
+                full.graph.output.append(helper.make_empty_tensor_value_info(output))
+                known.add(output)
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for info in full.graph.input:
+        shape = [d.dim_value for d in info.type.tensor_type.shape.dim]
+        feeds[info.name] = rng.integers(-3, 4, shape).astype(np.float32)
+    names = [o.name for o in full.graph.output]
+    results = ReferenceEvaluator(full).run(None, feeds)
+    return {**feeds, **dict(zip(names, results))}
 
 
 def torchvision_mobilenet_v2() -> onnx.ModelProto:

@@ -11,8 +11,7 @@ import pytest
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import LAYERS, schedules
-from test_fusion_exact import fused_schedules
+from strategies import LAYERS, fused_schedules, schedules
 from test_fusion_plan import tiny_network
 
 import polyscan as ps

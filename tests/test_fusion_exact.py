@@ -7,57 +7,14 @@ import pytest
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import chains, concats, fused_schedules, splits
 
 import polyscan as ps
 from polyscan.fusion import FusedSchedule, FusionError
 from polyscan.testing import lex_sequence, scan_sequence, simulate_fused
 
 
-@st.composite
-def blocks(draw):
-    """expand -> depthwise -> project (an inverted residual block), maybe with a residual
-    read from outside, or with a layer before it whose output the residual keeps on chip."""
-    c_in = draw(st.integers(1, 3))
-    hidden = c_in * draw(st.integers(1, 3))
-    kernel = draw(st.sampled_from([1, 3, 5]))
-    padding = tuple(draw(st.integers(0, 2)) for _ in range(4))
-    height = draw(st.integers(max(1, kernel - padding[0] - padding[2], 2), 7))
-    width = draw(st.integers(max(1, kernel - padding[1] - padding[3], 2), 7))
-    stride = draw(st.sampled_from([1, 2]))
-    dw = ps.depthwise(hidden, height, width, kernel=kernel, stride=stride, padding=padding,
-                      name="dw")
-    out_h, out_w = dw.extents["y"], dw.extents["x"]
-    c_out = draw(st.integers(1, 3))
-    expand = ps.pointwise(c_in, hidden, height, width, name="expand")
-    project = ps.pointwise(hidden, c_out, out_h, out_w, name="project")
-    layers = [expand, dw, project]
-    inputs = {"dw.I": "expand", "project.I": "dw"}
-    residual = stride == 1 and (out_h, out_w) == (height, width) and draw(st.booleans())
-    if residual:
-        project = ps.pointwise(hidden, c_in, out_h, out_w, name="project").with_residual()
-        layers[-1] = project
-        if draw(st.booleans()):  # the residual's producer is in the group: kept on chip
-            layers.insert(0, ps.pointwise(draw(st.integers(1, 2)), c_in, height, width,
-                                          name="before"))
-            inputs.update({"expand.I": "before", "project.R": "before"})
-    exported = tuple(layer.name for layer in layers[:-1] if draw(st.booleans()))
-    return layers, inputs, exported
-
-
-@st.composite
-def fused_schedules(draw):
-    layers, inputs, exported = draw(blocks())
-    sink = layers[-1]
-    tile = {d: draw(st.integers(1, sink.extents[d])) for d in sink.dims if draw(st.booleans())}
-    order = tuple(draw(st.permutations(list(tile))))
-    traversal = draw(st.sampled_from(["lex", "scan"]))
-    return FusedSchedule(layers, tile=tile, order=order, traversal=traversal, inputs=inputs,
-                         exported=exported)
-
-
-@settings(max_examples=examples(300))
-@given(fused_schedules())
-def test_fused_traffic_equals_simulation(schedule):
+def assert_same_as_simulated(schedule):
     counted = ps.traffic(schedule)
     sequence = (lex_sequence if schedule.traversal == "lex" else scan_sequence)(schedule.grid)
     simulated = simulate_fused(list(schedule.layers), schedule.group.inputs,
@@ -67,6 +24,36 @@ def test_fused_traffic_equals_simulation(schedule):
     assert counted.peak == simulated.peak, schedule
     assert counted.recomputed == simulated.recomputed, schedule
     assert counted.tiles == simulated.tiles == math.prod(schedule.grid)
+
+
+@settings(max_examples=examples(300))
+@given(fused_schedules())
+def test_fused_traffic_equals_simulation(schedule):
+    assert_same_as_simulated(schedule)
+
+
+@settings(max_examples=examples(200))
+@given(fused_schedules(chains()))
+def test_chains_of_any_windows_equal_simulation(schedule):
+    """Producers with strides and padding (1x1 convs with padding too), sinks tiled along
+    their kernel dims: the family of the producer rows that read only padding."""
+    assert_same_as_simulated(schedule)
+
+
+@settings(max_examples=examples(100))
+@given(fused_schedules(st.one_of(concats(), splits())))
+def test_concats_and_splits_inside_a_group_equal_simulation(schedule):
+    assert_same_as_simulated(schedule)
+
+
+def test_producer_rows_that_read_only_padding():
+    """Layer L0's output row 0 reads only padding; a tile of L1's kernel rows that needs
+    only that row reads nothing of L0.I (the simulator's figure; 2 before the fix)."""
+    l0 = ps.conv2d(1, 1, 2, 2, kernel=1, stride=2, padding=1, name="L0")
+    l1 = ps.depthwise(1, 2, 2, kernel=3, stride=2, padding=1, name="L1")
+    schedule = FusedSchedule([l0, l1], tile={"r": 1, "s": 1}, order=("r", "s"))
+    assert_same_as_simulated(schedule)
+    assert ps.traffic(schedule).reads["L0.I"] == 1
 
 
 def test_untiled_group_moves_only_external_tensors_and_recomputes_nothing():

@@ -1,9 +1,11 @@
 """ONNX import: every operator kind, residual folding, absent external data, shape
-inference, and MobileNetV2 the way torchvision exports it."""
+inference, symbolic dims, operators refused with a line naming them, and MobileNetV2 the way
+torchvision exports it. (What each imported layer reads and writes is checked against ONNX's
+own evaluator in test_onnx_views.py; real exports in test_models.py.)"""
 
-import onnx
 import pytest
-from onnx_models import GraphBuilder, torchvision_mobilenet_v2
+from onnx import TensorProto, helper
+from onnx_models import GraphBuilder, save, torchvision_mobilenet_v2
 
 import polyscan as ps
 from polyscan.cli import main
@@ -11,15 +13,7 @@ from polyscan.onnx_import import OnnxImportError
 
 
 def _save(model, tmp_path, name="m.onnx", external=False):
-    path = tmp_path / name
-    if external:  # weights in a side file, then removed: only shapes are needed
-        onnx.save_model(model, str(path), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location="weights.bin",
-                        size_threshold=0)
-        (tmp_path / "weights.bin").unlink()
-    else:
-        onnx.save_model(model, str(path))
-    return path
+    return save(model, tmp_path, name, external)
 
 
 def _layers(net):
@@ -76,8 +70,8 @@ def test_residual_add_is_folded_into_the_later_producer(tmp_path):
     x = g.conv(x, 8, 4, kernel=1, pad=0, name="c")
     net = ps.load_onnx(_save(g.model(x, [1, 4, 6, 6]), tmp_path))
     assert [layer.name for layer in net.layers] == ["a", "dw", "b", "c"]
-    assert "R" in net.layer("b").tensors and net.graph.edges["a", "b"]["tensor"] == "R"
-    assert net.graph.edges["b", "c"]["tensor"] == "I"  # c reads the sum, made by b
+    assert "R" in net.layer("b").tensors and net.graph.edges["a", "b"]["tensors"] == ("R",)
+    assert net.graph.edges["b", "c"]["tensors"] == ("I",)  # c reads the sum, made by b
 
 
 def test_squeeze_excitation_mul_is_a_scale_layer(tmp_path):
@@ -88,8 +82,8 @@ def test_squeeze_excitation_mul_is_a_scale_layer(tmp_path):
     x = g.node("Mul", [x, s], name="scale")
     net = ps.load_onnx(_save(g.model(x, [1, 8, 5, 5]), tmp_path))
     scale = net.layer("scale")
-    assert scale.kind == "scale" and net.graph.edges["se_fc", "scale"]["tensor"] == "S"
-    assert net.graph.edges["dw", "scale"]["tensor"] == "I"
+    assert scale.kind == "scale" and net.graph.edges["se_fc", "scale"]["tensors"] == ("S",)
+    assert net.graph.edges["dw", "scale"]["tensors"] == ("I",)
 
 
 def test_weights_whose_external_data_is_absent(tmp_path):
@@ -119,15 +113,108 @@ def test_cli_takes_an_onnx_file(tmp_path, capsys):
 def test_unknown_operator_names_op_and_node(tmp_path):
     g = GraphBuilder(4, 4, 4)
     x = g.conv("x", 4, 4, name="conv")
-    x = g.node("Softmax", [x], name="the_softmax")
+    x = g.node("LpNormalization", [x], name="the/lp.norm", axis=1)
     x = g.conv(x, 4, 2, kernel=1, pad=0, name="after")
     path = _save(g.model(x, [1, 2, 4, 4]), tmp_path)
-    with pytest.raises(OnnxImportError, match="unsupported operator Softmax at node "
-                                              "'the_softmax'"):
+    with pytest.raises(OnnxImportError, match="unsupported operator LpNormalization at node "
+                                              "'the/lp.norm'"):
         ps.load_onnx(path)
     net = ps.load_onnx(path, unknown="boundary")  # cut there: two unconnected layers
     assert [layer.name for layer in net.layers] == ["conv", "after"]
     assert not net.graph.has_edge("conv", "after")
+    assert net.tensor_of("conv", "O").name in net.outputs  # read by the cut: delivered
+    assert net.tensor_of("after", "I").writers == ()  # made by the cut: an input
+
+
+def _refused(tmp_path, build, message):
+    g = GraphBuilder(4, 6, 6)
+    out = build(g)
+    with pytest.raises(OnnxImportError, match=message):
+        ps.load_onnx(_save(g.model(out), tmp_path))
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda g: g.node("Pad", ["x", g.constant("p", [0, 0, 1, 1, 0, 0, 1, 1])], mode="reflect",
+                      name="reflect"), r"Pad at node 'reflect' \(reflect"),
+    (lambda g: g.node("Pad", ["x", g.constant("p", [0, 1, 0, 0, 0, 1, 0, 0])], name="chan"),
+     "zero padding of the rows and columns"),
+    (lambda g: g.node("Resize", ["x", "", g.constant_float("s", [1, 1, 1.5, 1.5])],
+                      mode="nearest", name="frac"), "integer factors"),
+    (lambda g: g.node("Resize", ["x", "", g.constant_float("s", [1, 1, 2, 2])],
+                      mode="linear", name="lin"), r"\(linear"),
+    (lambda g: g.node("Sub", ["x", g.conv("x", 4, 4, kernel=1, pad=0, name="c")], name="sub"),
+     "Sub at node 'sub' combines 2 different computed tensors"),
+    (lambda g: g.node("ReduceMean", ["x"], axes=[1, 2], name="mean"), "over axes \\[1, 2\\]"),
+    (lambda g: g.node("Concat", ["x", "x"], axis=0, name="batch"),
+     "Concat at node 'batch' concatenates along the batch axis"),
+    (lambda g: g.node("InstanceNormalization", ["x", g._weight("s", [4]),
+                                                g._weight("b", [4])], name="inorm"),
+     "unsupported operator InstanceNormalization at node 'inorm'"),
+])
+def test_operators_polyscan_cannot_model_are_named(tmp_path, build, message):
+    _refused(tmp_path, build, message)
+
+
+def test_a_matmul_of_two_computed_tensors_is_a_batched_matmul(tmp_path):
+    """Attention's Q K^T, with the softmax over the last axis."""
+    g = GraphBuilder(1, 6, 8, shape=[1, 2, 6, 8])
+    q = g.node("Transpose", ["x"], perm=[0, 1, 3, 2])
+    scores = g.node("MatMul", ["x", q], name="qk")
+    attn = g.node("Softmax", [scores], axis=-1, name="softmax")
+    out = g.node("MatMul", [attn, "x"], name="av")
+    net = ps.load_onnx(_save(g.model(out), tmp_path))
+    assert [(layer.name, layer.kind) for layer in net.layers] == [
+        ("qk", "matmul"), ("softmax", "normalization"), ("av", "matmul")]
+    assert net.layer("qk").symbols == {"B": 2, "M": 6, "K": 8, "N": 6}
+    assert net.tensor_of("qk", "I").name == net.tensor_of("qk", "J").name == "x"
+
+
+def test_symbolic_dims_are_named_and_can_be_set(tmp_path):
+    g = GraphBuilder(3, 8, 8)
+    g.inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", 8])]
+    x = g.conv("image", 3, 4, name="conv")
+    path = _save(g.model(g.node("GlobalAveragePool", [x], name="gap")), tmp_path)
+    with pytest.raises(OnnxImportError, match="input 'image' has a symbolic dim 'N' "
+                                              r"\(axis 0 of \[N, 3, H, 8\]\).*"
+                                              "--input-shape image=1x3x224x8"):
+        ps.load_onnx(path)
+    net = ps.load_onnx(path, input_shapes={"image": (1, 3, 10, 8)})
+    assert net.layer("conv").symbols["IH"] == 10
+    with pytest.raises(OnnxImportError, match="batch 1"):
+        ps.load_onnx(path, input_shapes={"image": (2, 3, 10, 8)})
+    with pytest.raises(OnnxImportError, match="not an input of the model"):
+        ps.load_onnx(path, input_shapes={"picture": (1, 3, 10, 8)})
+    with pytest.raises(OnnxImportError, match="fixed shape"):
+        ps.load_onnx(path, input_shapes={"image": (1, 3, 10, 9)})
+    with pytest.raises(OnnxImportError, match="rank 4"):
+        ps.load_onnx(path, input_shapes={"image": (1, 3, 10)})
+
+
+def test_a_fixed_batch_above_one_is_refused(tmp_path):
+    g = GraphBuilder(3, 8, 8, shape=[4, 3, 8, 8])
+    path = _save(g.model(g.conv("x", 3, 4, name="conv")), tmp_path)
+    with pytest.raises(OnnxImportError, match=r"'x' has shape \[4, 3, 8, 8\]; polyscan models "
+                                              "batch 1"):
+        ps.load_onnx(path)
+
+
+def test_element_wise_epilogues_move_nothing(tmp_path):
+    """SiLU, hard-swish, GELU (erf form), batch norm, constant arithmetic: no layers."""
+    g = GraphBuilder(4, 5, 5)
+    x = g.conv("x", 4, 4, name="conv")
+    x = g.node("Mul", [x, g.node("Sigmoid", [x])])                       # SiLU
+    relu6 = g.node("Clip", [g.node("Add", [x, g._weight("three", [])]),
+                            g._weight("lo", []), g._weight("hi", [])])
+    x = g.node("Div", [g.node("Mul", [x, relu6]), g._weight("six", [])])   # hard-swish
+    erf = g.node("Erf", [g.node("Div", [x, g._weight("sqrt2", [])])])
+    x = g.node("Mul", [g.node("Mul", [x, g._weight("half", [])]),
+                       g.node("Add", [erf, g._weight("one", [])])])       # GELU
+    x = g.node("BatchNormalization", [x, *(g._weight(n, [4]) for n in "smbv")])
+    x = g.node("Pow", [x, g._weight("two", [])])
+    x = g.conv(x, 4, 2, kernel=1, pad=0, name="after")
+    net = ps.load_onnx(_save(g.model(x), tmp_path))
+    assert [layer.name for layer in net.layers] == ["conv", "after"]
+    assert net.graph.edges["conv", "after"]["tensors"] == ("I",)
 
 
 @pytest.mark.parametrize("content, message", [

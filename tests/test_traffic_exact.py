@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 from conftest import examples
 from hypothesis import given, settings
@@ -10,7 +9,7 @@ from hypothesis import strategies as st
 from strategies import LAYERS, schedules
 
 import polyscan as ps
-from polyscan.testing import access_matrix, lex_sequence, scan_sequence, simulate
+from polyscan.testing import elements, lex_sequence, scan_sequence, simulate
 
 
 def _simulated(schedule: ps.Schedule) -> ps.Traffic:
@@ -46,13 +45,8 @@ def test_traffic_equals_simulation(kind, data):
 def test_untiled_schedule_moves_the_compulsory_traffic(kind, data):
     """Untiled: every accessed (non-padding) input element, all weights, all outputs once."""
     layer = data.draw(LAYERS[kind])
-    compulsory = 0
-    for tensor in layer.tensors.values():
-        matrix, offset = access_matrix(tensor.access)
-        points = np.indices([layer.extents[d] for d in layer.dims]).reshape(len(layer.dims), -1)
-        indices = (matrix @ points).T + offset
-        inside = np.all((indices >= 0) & (indices < np.array(tensor.shape)), axis=1)
-        compulsory += len(np.unique(indices[inside], axis=0))
+    compulsory = sum(len({e for touched in elements(layer, tensor) for e in touched})
+                     for tensor in layer.tensors.values())
     result = ps.traffic(ps.Schedule(layer))
     assert result.total == compulsory
     assert result.peak == compulsory and result.tiles == 1

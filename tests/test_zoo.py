@@ -91,14 +91,15 @@ def test_squeeze_excitation_is_wired_dw_pool_reduce_expand_scale_project(name):
     graph = net.graph
     names = [layer.name for layer in net.layers]
     for layer in net.layers[1:]:
-        assert any(graph.edges[e]["tensor"] == "I" for e in graph.in_edges(layer.name))
-    for producer, consumer, tensor in graph.edges(data="tensor"):
-        assert net.layer(producer).output.size == net.layer(consumer).tensors[tensor].size
+        assert any("I" in graph.edges[e]["tensors"] for e in graph.in_edges(layer.name))
+    for producer, consumer, tensors in graph.edges(data="tensors"):
+        for tensor in tensors:
+            assert net.layer(producer).output.size == net.layer(consumer).tensors[tensor].size
     for layer in net.layers:
         if layer.kind != "scale":
             continue
         block = layer.name.removesuffix("_scale")
-        sources = {graph.edges[e]["tensor"]: e[0] for e in graph.in_edges(layer.name)}
+        sources = {t: e[0] for e in graph.in_edges(layer.name) for t in graph.edges[e]["tensors"]}
         assert sources == {"I": f"{block}_dw", "S": f"{block}_se_expand"}
         steps = ["dw", "se_pool", "se_reduce", "se_expand", "scale", "project"]
         start = names.index(f"{block}_dw")
@@ -112,10 +113,12 @@ def test_a_source_must_be_a_tensor_the_layer_reads():
     weights = net.add(ps.fully_connected(4, 8, name="weights"))
     with pytest.raises(ps.PolyscanError, match="'scale' reads no tensor 'T'"):
         net.add(scale(8, 5, 5, name="scale"), features, sources={"T": weights})
-    with pytest.raises(ps.PolyscanError, match="two tensors from one layer"):
-        net.add(scale(8, 5, 5, name="scale"), features, sources={"S": features})
+    with pytest.raises(ps.PolyscanError, match="two producers of 'I'"):
+        net.add(scale(8, 5, 5, name="scale"), features, sources={"I": weights})
     layer = net.add(scale(8, 5, 5, name="scale"), features, sources={"S": weights})
-    assert net.build().graph.edges["weights", "scale"]["tensor"] == "S"
+    built = net.build()
+    assert built.graph.edges["weights", "scale"]["tensors"] == ("S",)
+    assert built.tensor_of("scale", "S").writers == ("weights",)
     assert layer.tensors["S"].shape == (8,) and layer.macs == 8 * 5 * 5
 
 
@@ -125,7 +128,7 @@ def test_the_graph_wires_each_layer_to_its_producers():
     position = {layer.name: i for i, layer in enumerate(net.layers)}
     assert all(position[a] < position[b] for a, b in graph.edges)
     for layer in net.layers[1:]:
-        sources = {graph.edges[e]["tensor"]: e[0] for e in graph.in_edges(layer.name)}
+        sources = {t: e[0] for e in graph.in_edges(layer.name) for t in graph.edges[e]["tensors"]}
         assert set(sources) == ({"I", "R"} if "R" in layer.tensors else {"I"})
         producer = net.layer(sources["I"])
         assert producer.output.size == layer.tensors["I"].size
