@@ -6,7 +6,7 @@ search's time and the peak memory of the process that ran it (each model runs in
 of its own, so the figures do not mix). Models polyscan refuses are listed with the line it
 gives.
 
-Run: python benchmarks/networks.py [--buffer 64K] [--markdown] [MODEL.onnx ...]
+Run: python benchmarks/networks.py [--buffer 64K] [--timeout 900] [MODEL.onnx ...]
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ print(json.dumps({
 """
 
 
-def measure(path: Path, buffer: int) -> dict:
+def measure(path: Path, buffer: int, timeout: float) -> dict:
     manifest = {m["file"]: m for m in json.loads((MODELS / "manifest.json").read_text())}
     entry = manifest.get(path.name, {})
     shapes = {entry["input"]["name"]: SHAPES[path.name]} if path.name in SHAPES else {}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(buffer),
-                           json.dumps(shapes)], capture_output=True, text=True)
+    try:
+        done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(buffer),
+                               json.dumps(shapes)], capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no plan within {timeout:.0f} s"}
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -60,7 +64,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path)
     parser.add_argument("--buffer", default="64K")
-    parser.add_argument("--markdown", action="store_true", help="a table for docs/networks.md")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per model")
     args = parser.parse_args()
     from polyscan.cli import parse_size
 
@@ -72,7 +76,7 @@ def main():
     print("|" + "---|" * len(header))
     refused = []
     for path in models:
-        row = measure(path, buffer)
+        row = measure(path, buffer, args.timeout)
         name = path.stem
         if "error" in row:
             refused.append((name, row["error"]))

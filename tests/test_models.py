@@ -64,7 +64,8 @@ def test_torchvision_mobilenet_v2_plans_exactly_like_the_zoo():
     zoo = ps.optimize_network(ps.zoo.mobilenet_v2(), 65536)
     assert (plan.total, plan.floor, len(plan.groups)) == (zoo.total, zoo.floor,
                                                           len(zoo.groups))
-    assert plan.groups[1].layers[0] == "/features/features.1/conv/conv.0/conv.0.0/Conv"
+    first = "/features/features.1/conv/conv.0/conv.0.0/Conv"  # the name the issue tripped on
+    assert len(next(g for g in plan.groups if first in g.layers).layers) > 1
 
 
 @pytest.mark.slow

@@ -138,3 +138,17 @@ def test_the_chosen_schedule_does_not_depend_on_the_hash_seed():
                            env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
             for seed in ("1", "2", "3")}
     assert len(seen) == 1
+
+
+def test_a_search_split_over_two_processes_finds_the_same_schedules(monkeypatch):
+    """Large batches are evaluated half in a forked child: the halves' best keys merged are
+    the batch's, so every traversal's best is the one found in one process."""
+    layer = ps.conv2d(6, 8, 14, 14, kernel=3, padding=1, name="conv")
+    monkeypatch.setattr("polyscan.search.parallel.MIN_COMBINATIONS", 10 ** 12)
+    alone = ps.search_layer(layer, 600)
+    monkeypatch.setattr("polyscan.search.parallel.MIN_COMBINATIONS", 2)
+    split = ps.search_layer(layer, 600)
+    for traversal in ("lex", "scan"):
+        a, b = alone.results[traversal], split.results[traversal]
+        assert (a.total, a.tiles, a.peak, a.schedule.tile, a.schedule.order) == \
+            (b.total, b.tiles, b.peak, b.schedule.tile, b.schedule.order)

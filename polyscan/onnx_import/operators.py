@@ -114,16 +114,17 @@ def conv(imp: Importer, node, name):
     dilation = tuple(_ints(node, "dilations", [1, 1]))
     pads = _window_pads(imp, node, name, x, (height, width), (kh, kw), stride, dilation)
     window = dict(kernel=(kh, kw), stride=stride, padding=pads, dilation=dilation)
-    if group == 1 and (kh, kw) == (1, 1) and stride == (1, 1) and not any(pads):
-        make = lambda: pointwise(channels, out_channels, height, width, name=name)  # noqa: E731
-    elif group == 1:
-        make = lambda: conv2d(channels, out_channels, height, width, name=name,  # noqa: E731
+
+    def make():
+        if group == 1 and (kh, kw) == (1, 1) and stride == (1, 1) and not any(pads):
+            return pointwise(channels, out_channels, height, width, name=name)
+        if group == 1:
+            return conv2d(channels, out_channels, height, width, name=name, **window)
+        if group == channels == out_channels:
+            return depthwise(channels, height, width, name=name, **window)
+        return grouped_conv2d(channels, out_channels, height, width, group, name=name,
                               **window)
-    elif group == channels == out_channels:
-        make = lambda: depthwise(channels, height, width, name=name, **window)  # noqa: E731
-    else:
-        make = lambda: grouped_conv2d(channels, out_channels, height, width,  # noqa: E731
-                                      group, name=name, **window)
+
     layer = _layer(make, node, name)
     unpadded = Value(x.storage, x.view, x.shape)
     imp.add_layer(layer, {"I": (unpadded, NCHW)}, node.output[0], NCHW)

@@ -35,6 +35,7 @@ from .orders import (
     scan_reuse,
     scan_reuse_bound,
 )
+from .parallel import evaluate_split
 from .tables import NestTables, tables_for
 
 SEARCHABLE = ("lex", "scan")
@@ -144,7 +145,8 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
         found = {}
         for traversal in traversals:
             totals = _lex_totals if traversal == "lex" else _scan_totals
-            found[traversal], count = totals(space, flat, tiles, peaks, best[traversal])
+            found[traversal], count = evaluate_split(totals, space, flat, tiles, peaks,
+                                                     best[traversal])
             evaluated[traversal] += count
         return found
 

@@ -209,7 +209,7 @@ class NestTables:
 
 
 MAX_ROWS = 4_000_000  # tile positions a cluster's tables may enumerate (~0.6 GB)
-MAX_COMPONENT_DIMS = 3  # loop dims one footprint component may couple (its closed forms
+MAX_COMPONENT_DIMS = 2  # loop dims one footprint component may couple (its closed forms
 #                         are counted over twice as many parameters; MobileNets need 2)
 
 
