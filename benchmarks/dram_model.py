@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 import polyscan as ps
-from polyscan.dram.model import AddressMapping, stream_cost
-from polyscan.dram.presets import builtin_presets, load_preset
-from polyscan.dram.stream import Transfer
-from polyscan.dram.trace import FORMATS, write_bursts
+from polyscan.cost.dram.model import AddressMapping, stream_cost
+from polyscan.cost.dram.presets import builtin_presets, load_preset
+from polyscan.cost.dram.stream import Transfer
+from polyscan.outputs.trace import FORMATS, write_bursts
 
 SEQUENTIAL_BYTES = 64 << 20
 RANDOM_BURSTS = 1 << 16

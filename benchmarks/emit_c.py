@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 import polyscan as ps
-from polyscan.emit.harness import verify
+from polyscan.outputs.emit.harness import verify
 
 
 def main(fusion: bool):

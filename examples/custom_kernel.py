@@ -7,7 +7,7 @@ Run: python examples/custom_kernel.py
 from pathlib import Path
 
 import polyscan as ps
-from polyscan.testing import scan_sequence, simulate
+from polyscan.testing.simulator import scan_sequence, simulate
 
 kernel = ps.load_kernel(Path(__file__).with_name("dilated_depthwise.toml"))
 layer = kernel.layer(name="dilated", C=8, IH=20, IW=20, D=2, P=2)

@@ -1,17 +1,7 @@
 """polyscan: exact DRAM traffic, energy and time of tiled, Scan-ordered and fused CNN
 layer schedules."""
 
-from . import zoo
-from .constructors import (
-    conv2d,
-    depthwise,
-    fully_connected,
-    grouped_conv2d,
-    pointwise,
-    pool,
-    scale,
-)
-from .dram import (
+from .cost.dram import (
     DramCost,
     DramSettings,
     PresetError,
@@ -21,7 +11,7 @@ from .dram import (
     load_preset,
     write_trace,
 )
-from .emit import EmitError, c_tensors, emit_c
+from .cost.traffic import Traffic, traffic
 from .errors import (
     CountOverflowError,
     KernelFileError,
@@ -30,18 +20,28 @@ from .errors import (
     PolyscanError,
     ScheduleError,
 )
-from .fusion import FusedGroup, FusedSchedule, FusionError
-from .kernel import Kernel, builtin_kernel_names, load_kernel
-from .layer import Layer, Tensor
-from .nest import TensorKey
-from .network import Network
-from .onnx_import import OnnxImportError, load_onnx
-from .plan import Plan, optimize_network
-from .schedule import Schedule
+from .model.constructors import (
+    conv2d,
+    depthwise,
+    fully_connected,
+    grouped_conv2d,
+    pointwise,
+    pool,
+    scale,
+)
+from .model.fusion import FusedGroup, FusedSchedule, FusionError
+from .model.kernel import Kernel, builtin_kernel_names, load_kernel
+from .model.layer import Layer, Tensor
+from .model.nest import TensorKey
+from .model.schedule import Schedule
+from .network import zoo
+from .network.graph import Network
+from .network.onnx_import import OnnxImportError, load_onnx
+from .network.plan import Plan, optimize_network
+from .outputs.emit import EmitError, c_tensors, emit_c
 from .search.bounds import LowerBound, lower_bound
 from .search.compare import OrderComparison, compare_orders
 from .search.optimizer import BufferTooSmallError, optimize, search_layer
-from .traffic import Traffic, traffic
 
 __all__ = [
     "BufferTooSmallError", "CountOverflowError", "DramCost", "DramSettings", "EmitError",

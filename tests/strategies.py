@@ -6,7 +6,7 @@ import islpy as isl
 from hypothesis import strategies as st
 
 import polyscan as ps
-from polyscan.traversal import NAMED, lex
+from polyscan.model.traversal import NAMED, lex
 
 KERNELS = [1, 3, 5]
 STRIDES = [1, 2]

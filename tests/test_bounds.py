@@ -11,7 +11,7 @@ from strategies import LAYERS
 from test_optimizer import SMALL
 
 import polyscan as ps
-from polyscan.testing import elements, exhaustive_optimum
+from polyscan.testing.simulator import elements, exhaustive_optimum
 
 
 @pytest.mark.parametrize("kind", sorted(SMALL))

@@ -16,11 +16,11 @@ from test_fusion_plan import tiny_network
 
 import polyscan as ps
 from polyscan.cli import main
-from polyscan.dram import DramSettings, spans
-from polyscan.dram.intervals import from_sorted, intersect, subtract, values
-from polyscan.dram.memory import Memory
-from polyscan.dram.model import AddressMapping, stream_cost
-from polyscan.dram.stream import Transfer
+from polyscan.cost.dram import DramSettings, spans
+from polyscan.cost.dram.intervals import from_sorted, intersect, subtract, values
+from polyscan.cost.dram.memory import Memory
+from polyscan.cost.dram.model import AddressMapping, stream_cost
+from polyscan.cost.dram.stream import Transfer
 
 DDR3 = ps.load_preset("ddr3-1600")
 
@@ -143,7 +143,7 @@ def test_builtin_presets_load_with_consistent_geometry():
 
 
 def _preset_text(**changes) -> str:
-    text = (Path(ps.__file__).parent / "dram" / "presets" / "ddr3-1600.toml").read_text()
+    text = (Path(ps.__file__).parent / "cost" / "dram" / "preset_files" / "ddr3-1600.toml").read_text()
     for key, value in changes.items():
         text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
     return text

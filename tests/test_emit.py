@@ -13,7 +13,7 @@ from strategies import LAYERS, fused_schedules, schedules
 
 import polyscan as ps
 from polyscan.cli import main
-from polyscan.emit.harness import build, run, verify
+from polyscan.outputs.emit.harness import build, run, verify
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from strategies import chains, concats, fused_schedules, splits
 
 import polyscan as ps
-from polyscan.fusion import FusedSchedule, FusionError
-from polyscan.testing import lex_sequence, scan_sequence, simulate_fused
+from polyscan.model.fusion import FusedSchedule, FusionError
+from polyscan.testing.simulator import lex_sequence, scan_sequence, simulate_fused
 
 
 def assert_same_as_simulated(schedule):

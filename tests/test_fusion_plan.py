@@ -9,11 +9,11 @@ import math
 import pytest
 
 import polyscan as ps
-from polyscan.fusion import FusedGroup, FusedSchedule
-from polyscan.network import NetworkBuilder
-from polyscan.plan import _Run
+from polyscan.model.fusion import FusedGroup, FusedSchedule
+from polyscan.network.graph import NetworkBuilder
+from polyscan.network.plan import _Run
 from polyscan.search.optimizer import search_nest
-from polyscan.testing import lex_sequence, scan_sequence, simulate_fused
+from polyscan.testing.simulator import lex_sequence, scan_sequence, simulate_fused
 
 
 def tiny_network():

@@ -11,7 +11,7 @@ from strategies import schedules
 from test_traffic_exact import assert_same_traffic
 
 import polyscan as ps
-from polyscan.testing import access_matrix
+from polyscan.testing.simulator import access_matrix
 
 # DESIGN section 3, written out as numpy: loop point (named dims) -> index of each tensor.
 DESIGN_ACCESSES = {

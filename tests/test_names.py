@@ -12,8 +12,8 @@ from onnx_models import GraphBuilder, save
 
 import polyscan as ps
 from polyscan.cli import main
-from polyscan.emit.harness import verify
-from polyscan.nest import TensorKey
+from polyscan.model.nest import TensorKey
+from polyscan.outputs.emit.harness import verify
 
 NASTY = {
     "stem": "/features/features.0/features.0.0/Conv",

@@ -9,7 +9,7 @@ from onnx_models import GraphBuilder, save, torchvision_mobilenet_v2
 
 import polyscan as ps
 from polyscan.cli import main
-from polyscan.onnx_import import OnnxImportError
+from polyscan.network.onnx_import import OnnxImportError
 
 
 def _save(model, tmp_path, name="m.onnx", external=False):

@@ -12,7 +12,7 @@ import pytest
 from onnx_models import GraphBuilder, evaluate, save
 
 import polyscan as ps
-from polyscan.reference import _gather
+from polyscan.testing.reference import _gather
 
 
 def _origin(model, name: str) -> str:

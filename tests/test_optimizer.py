@@ -16,7 +16,7 @@ from strategies import LAYERS
 import polyscan as ps
 from polyscan.search.optimizer import Space, search_layer
 from polyscan.search.tables import tables_for
-from polyscan.testing import exhaustive_optimum, simulate
+from polyscan.testing.simulator import exhaustive_optimum, simulate
 
 SMALL = {
     "pointwise": ps.pointwise(3, 2, 3, 2, name="pw"),

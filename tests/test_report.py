@@ -146,7 +146,7 @@ def test_bad_input_is_one_line_and_writes_nothing(argv, message, capsys, tmp_pat
 
 
 def test_an_energy_report_also_compares_with_the_least_traffic_baseline(model):
-    from polyscan.report import build_report
+    from polyscan.outputs.report import build_report
 
     net = ps.load_onnx(model)
     built = build_report(net, 2048, objective="energy", progress=False)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from strategies import LAYERS, schedules
 
 import polyscan as ps
-from polyscan.testing import elements, lex_sequence, scan_sequence, simulate
+from polyscan.testing.simulator import elements, lex_sequence, scan_sequence, simulate
 
 
 def _simulated(schedule: ps.Schedule) -> ps.Traffic:

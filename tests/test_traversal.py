@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polyscan import traversal
-from polyscan.testing import lex_sequence, scan_sequence
+from polyscan.testing.simulator import lex_sequence, scan_sequence
 
 grids = st.lists(st.integers(1, 6), min_size=0, max_size=4).map(tuple)
 

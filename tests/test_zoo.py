@@ -4,8 +4,8 @@ import pytest
 
 import polyscan as ps
 from polyscan import zoo
-from polyscan.constructors import scale
-from polyscan.network import NetworkBuilder
+from polyscan.model.constructors import scale
+from polyscan.network.graph import NetworkBuilder
 
 
 def _is_se_conv(layer):

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ..dram.trace import check_trace_target
-from ..emit import emit_c
-from ..schedule import Schedule
+from ..cost.traffic import traffic
+from ..model.schedule import Schedule
+from ..outputs.emit import emit_c
+from ..outputs.trace import check_trace_target
 from ..search.compare import compare_orders
 from ..search.optimizer import search_layer
-from ..traffic import traffic
 from . import support
 from .support import UsageError, check_outputs, console, save_plot, write_output
 
@@ -31,7 +31,7 @@ def optimize(args) -> int:
 
 
 def report(args) -> int:
-    from ..report import build_report  # matplotlib: loaded only by the commands that draw
+    from ..outputs.report import build_report  # matplotlib: loaded only by the commands that draw
 
     check_outputs(args, args.json, args.out, plots=args.plots)
     buffer = support.parse_size(args.buffer)
@@ -54,8 +54,8 @@ def report(args) -> int:
 
 
 def sweep(args) -> int:
-    from .. import plots
-    from ..sweep import sweep as sweep_network
+    from ..outputs import plots
+    from ..sweep.buffers import sweep as sweep_network
 
     check_outputs(args, args.json, plot=args.plot)
     buffers = support.parse_sizes(args.buffers)
@@ -130,7 +130,7 @@ def compare(args) -> int:
     layer = net.layer(args.layer)
     comparison = compare_orders(layer, buffer)
     if args.plot is not None:
-        from .. import plots
+        from ..outputs import plots
         save_plot(plots.order_comparison(comparison), args.plot)
     if args.json is not None:
         write_output(args.json, {"network": net.name, **json.loads(comparison.to_json())})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import zoo
-from ..dram import FORMATS, builtin_presets
-from ..dram.memory import LAYOUTS
+from ..cost.dram import FORMATS, builtin_presets
+from ..cost.dram.memory import LAYOUTS
+from ..network import zoo
 from ..search.optimizer import OBJECTIVES
 from . import commands, support
 from .support import UsageError

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import zoo
-from ..dram import DramSettings
-from ..dram.presets import FOLDER as PRESET_FOLDER
+from ..cost.dram import DramSettings
+from ..cost.dram.presets import FOLDER as PRESET_FOLDER
 from ..errors import OutputError, PolyscanError
-from ..files import check_distinct, check_folder, check_output, written_path, written_text
-from ..onnx_import import load_onnx
-from ..plan import optimize_network
-from ..resources import packaged_path
+from ..model.resources import packaged_path
+from ..network import zoo
+from ..network.onnx_import import load_onnx
+from ..network.plan import optimize_network
+from ..outputs.files import check_distinct, check_folder, check_output, written_path, written_text
 
 FIGURES = (".png", ".svg")
 LARGEST = 2 ** 63 - 1  # the search counts in 64-bit integers

@@ -29,7 +29,7 @@ import islpy as isl
 import numpy as np
 
 from ..errors import CountOverflowError
-from ..nest import Nest, Operand
+from ..model.nest import Nest, Operand
 from .closed_form import ClosedForm
 
 RESET = "reset"  # a move from the dim's last tile (o + T >= E) to its first (origin 0)

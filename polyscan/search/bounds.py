@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import islpy as isl
 import numpy as np
 
-from ..layer import Layer
-from ..nest import Nest
+from ..model.layer import Layer
+from ..model.nest import Nest
 from ..polyhedral.footprint import relation_components
 from .optimizer import checked_buffer
 from .orders import Batch

@@ -18,9 +18,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ..layer import Layer
-from ..schedule import Schedule
-from ..traffic import Traffic, traffic
+from ..cost.traffic import Traffic, traffic
+from ..model.layer import Layer
+from ..model.schedule import Schedule
 from .bounds import LowerBound, lower_bound
 from .optimizer import CHUNK, Space, checked_buffer, search_layer
 from .orders import lex_reuse_of_order

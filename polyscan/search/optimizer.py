@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..dram import DramCost, DramSettings
+from ..cost.dram import DramCost, DramSettings
+from ..cost.traffic import Traffic
 from ..errors import PolyscanError
-from ..layer import Layer
-from ..nest import ACCUMULATE, EXPORTED, READ, Nest
-from ..schedule import Schedule
-from ..traffic import Traffic
+from ..model.layer import Layer
+from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
+from ..model.schedule import Schedule
 from .orders import (
     Batch,
     lex_order,

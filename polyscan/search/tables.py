@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import PolyscanError
-from ..nest import ACCUMULATE, EXPORTED, READ, Nest
+from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
 from ..polyhedral.footprint import RESET, Component, nest_footprints, relation_components
 
 OUTER, STEP, INNER = "outer", "step", "inner"
@@ -263,7 +263,7 @@ def table_rows(nest: Nest) -> int:
 def nest_tables(nest: Nest, smallest: bool = False) -> NestTables:
     """Clusters and tables of ``nest`` (tables of role patterns are filled on first use);
     with ``smallest``, of its smallest tiles only."""
-    from ..traffic import check_magnitude  # sums over every tile of the finest tiling
+    from ..cost.traffic import check_magnitude  # sums over every tile of the finest tiling
 
     check_magnitude(nest, math.prod(nest.extents.values()))
     reason = too_coupled(nest)

@@ -1,0 +1,140 @@
+"""Exact DRAM traffic of a schedule (DESIGN sections 4 and 5), from footprint closed forms.
+
+Along the tile sequence t_1..t_n, every operand X enters the buffer
+``entries(X) = |F(t_1)| + sum_k |F(t_k+1)| - |F(t_k) ∩ F(t_k+1)|`` times (one element, one
+entry). A read-only tensor is read exactly that often. An output leaves the buffer as often
+as it enters (every element that enters is written back, at the latest after the last tile),
+and an entry is a read-back of a partial sum unless it is the element's first: so
+``writes(O) = entries(O)`` and ``reads(O) = entries(O) - |O elements touched|``. In a fused
+group, an intermediate moves nothing (it is written once if read outside the group), and the
+entries of an inner layer's iterations beyond the ones it needs are its recomputed MACs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CountOverflowError, ScheduleError
+from ..model.nest import ACCUMULATE, EXPORTED, ITERATIONS, READ, Nest
+from ..model.schedule import Schedule
+from ..polyhedral.closed_form import LIMIT, distinct_rows
+from ..polyhedral.footprint import RESET, Component, nest_footprints
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """DRAM traffic in entries (tensor elements), per tensor, with the buffer's peak use."""
+
+    reads: dict[str, int]
+    writes: dict[str, int]
+    peak: int
+    tiles: int
+    recomputed: dict[str, int] = field(default_factory=dict)  # fused groups: MACs per layer
+
+    @property
+    def total(self) -> int:
+        return sum(self.reads.values()) + sum(self.writes.values())
+
+    def __str__(self) -> str:
+        per_tensor = ", ".join(f"{t}: {self.reads.get(t, 0)}r/{self.writes.get(t, 0)}w"
+                               for t in dict.fromkeys([*self.reads, *self.writes]))
+        return f"{self.total} entries ({per_tensor}); peak {self.peak}, {self.tiles} tiles"
+
+
+MAX_TILES = 1 << 26  # counted tile by tile: about 5 GB of arrays at most
+
+
+def traffic(schedule: Schedule) -> Traffic:
+    """Reads, writes, peak buffer use and tile count of ``schedule``, exact."""
+    nest = schedule.nest
+    if schedule.tiles > MAX_TILES:
+        raise ScheduleError(f"{schedule.tiles:,} tiles: ps.traffic counts tile by tile, up to "
+                            f"{MAX_TILES:,} tiles (ps.optimize's tables count any number)")
+    check_magnitude(nest, schedule.tiles)
+    sequence = schedule.tile_sequence()
+    origins = {d: np.zeros(len(sequence), dtype=np.int64) for d in nest.dims}
+    steps = {d: np.zeros(len(sequence) - 1, dtype=np.int64) for d in nest.dims}
+    for j, d in enumerate(schedule.order):
+        origins[d] = sequence[:, j] * schedule.tile_size(d)
+        steps[d] = np.diff(sequence[:, j])
+    tile = {d: schedule.tile_size(d) for d in nest.dims}
+
+    reads, writes, recomputed = {}, {}, {}
+    occupancy = np.zeros(len(sequence), dtype=np.int64)
+    for key, footprint in nest_footprints(nest).items():
+        sizes = np.ones(len(sequence), dtype=np.int64)
+        overlaps = np.ones(len(sequence) - 1, dtype=np.int64)
+        touched = 1
+        for component in footprint.components:
+            component_sizes = _sizes(component, origins, tile, len(sequence))
+            sizes *= component_sizes
+            overlaps *= _overlaps(component, origins, steps, tile, component_sizes)
+            touched *= int(_sizes(component, _zeros(component), nest.extents, 1)[0])
+        entries = int(sizes[0] + (sizes[1:] - overlaps).sum())
+        kind = nest.operands[key].kind
+        if kind != ITERATIONS:
+            occupancy += sizes
+        if kind == READ:
+            reads[key] = entries
+        elif kind == ACCUMULATE:
+            reads[key], writes[key] = entries - touched, entries
+        elif kind == EXPORTED:
+            writes[key] = touched
+        elif kind == ITERATIONS:
+            recomputed[key.layer] = entries - touched
+    return Traffic(reads, writes, int(occupancy.max()), schedule.tiles, recomputed)
+
+
+def check_magnitude(nest: Nest, tiles: int):
+    """Refuse a nest whose sums over ``tiles`` tiles could pass exact int64 arithmetic: every
+    count is at most tiles x the largest footprint (the product of its components'
+    bounds), times 2 for the output's read-back and write."""
+    for key, footprint in nest_footprints(nest).items():
+        largest = math.prod(c.size.bound for c in footprint.components)
+        if 2 * tiles * largest >= LIMIT:
+            raise CountOverflowError(f"{nest.name}: counts of {key} could reach "
+                                     f"{2 * tiles * largest:.3g}, past exact 64-bit arithmetic")
+
+
+def _zeros(component: Component) -> dict[str, np.ndarray]:
+    return {d: np.zeros(1, dtype=np.int64) for d in component.dims}
+
+
+def _sizes(component: Component, origins, tile, n: int) -> np.ndarray:
+    return component.size(_columns(component, origins, tile, n))
+
+
+def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> np.ndarray:
+    """``|F_c(t_k) ∩ F_c(t_k+1)|`` for each transition, one closed form per distinct move
+    pattern (a jump from the last tile to the first is a ``RESET``, as in the optimizer's
+    tables)."""
+    result = sizes[:-1].copy()  # where the component's dims do not move, F_c stays the same
+    if not component.dims or len(result) == 0:
+        return result
+    dims = len(component.dims)
+    resets = [(origins[d][1:] == 0) & (steps[d] < -1) & (origins[d][:-1] + tile[d] >= extent)
+              for d, extent in zip(component.dims, component.extents)]
+    moves = np.stack([np.where(reset, 0, steps[d]) for d, reset in zip(component.dims, resets)]
+                     + resets, axis=1).astype(np.int64)
+    distinct, which = distinct_rows(moves)
+    before = {d: origins[d][:-1] for d in component.dims}
+    for index, row in enumerate(distinct.tolist()):
+        if any(row):
+            rows = which == index
+            pattern = tuple(RESET if reset else k for k, reset in zip(row[:dims], row[dims:]))
+            columns = _columns(component, {d: before[d][rows] for d in component.dims}, tile,
+                               int(rows.sum()))
+            result[rows] = component.overlap(pattern)(columns)
+    return result
+
+
+def _columns(component: Component, origins, tile, n: int) -> np.ndarray:
+    """Arguments ``(o_d..., T_d...)`` of the component's closed forms, ``n`` rows."""
+    columns = np.empty((n, 2 * len(component.dims)), dtype=np.int64)
+    for i, d in enumerate(component.dims):
+        columns[:, i] = origins[d]
+        columns[:, len(component.dims) + i] = tile[d]
+    return columns
