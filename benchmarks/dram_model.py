@@ -25,7 +25,7 @@ import polyscan as ps
 from polyscan.cost.dram.model import AddressMapping, stream_cost
 from polyscan.cost.dram.presets import builtin_presets, load_preset
 from polyscan.cost.dram.stream import Transfer
-from polyscan.outputs.trace import FORMATS, write_bursts
+from polyscan.cost.dram.trace import FORMATS, write_bursts
 
 SEQUENTIAL_BYTES = 64 << 20
 RANDOM_BURSTS = 1 << 16

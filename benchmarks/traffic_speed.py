@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import polyscan as ps
-from polyscan.polyhedral.footprint import clear_cache
+from polyscan import clear_cache
 
 TRAVERSALS = ("lex", "scan")
 

@@ -21,7 +21,7 @@ layer = ps.zoo.mobilenet_v2().layer(name)
 comparison = ps.compare_orders(layer, BUFFER)
 
 # A fixed width keeps the table whole when stdout is not a terminal (a pipe, a file, CI).
-Console(width=150).print(comparison.table(lex_rows=6))
+Console(width=150).print(ps.comparison_table(comparison, lex_rows=6))
 
 lex, scan = comparison.best("lex"), comparison.best("scan")
 gain = lex.traffic.total - scan.traffic.total

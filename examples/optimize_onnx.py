@@ -61,4 +61,4 @@ for layer in net.layers:
     print(f"  {layer.name:8} {layer.kind:16} {layer}")
 plan = ps.optimize_network(net, 4096, progress=False)
 print(plan.summary())
-Console(width=150).print(plan.table())
+Console(width=150).print(ps.plan_table(plan))

@@ -1,4 +1,6 @@
-"""The exceptions polyscan raises for bad input: all are ``ValueError`` subclasses."""
+"""Every exception polyscan raises, in one place: each a ``PolyscanError`` (itself a
+``ValueError``), so callers catch one type and the CLI turns any of them into one line and
+exit code 2."""
 
 
 class PolyscanError(ValueError):
@@ -28,3 +30,44 @@ class CountOverflowError(PolyscanError):
 
 class OnnxImportError(PolyscanError):
     """The file is not a usable ONNX model, or holds an operator polyscan cannot model."""
+
+
+class ExpressionError(PolyscanError):
+    """The expression is not integer arithmetic over known symbols."""
+
+
+class FusionError(PolyscanError):
+    """The layers do not form a group that can be fused."""
+
+
+class PresetError(PolyscanError):
+    """A DRAM preset is unknown or its file is malformed."""
+
+
+class SearchTooLargeError(PolyscanError):
+    """A nest's footprints couple so many dims that its tables would not fit in memory."""
+
+
+class BufferTooSmallError(PolyscanError):
+    """No schedule's peak fits the buffer; ``smallest`` is the least capacity that works."""
+
+    def __init__(self, name: str, buffer: int, smallest: int):
+        super().__init__(f"buffer of {buffer:,} entries is too small for {name}: "
+                         f"its smallest schedule needs {smallest:,} entries")
+        self.smallest = smallest
+
+
+class EmitError(PolyscanError):
+    """A schedule cannot be written as C (a layer without a compute statement)."""
+
+
+class CompileError(PolyscanError):
+    """The C compiler is missing or rejected the unit."""
+
+
+class TraceError(PolyscanError):
+    """A trace cannot be written as asked (unknown format, unusable file name)."""
+
+
+class UsageError(PolyscanError):
+    """A command-line argument is malformed."""

@@ -11,7 +11,7 @@ import pytest
 import polyscan as ps
 from polyscan.model.fusion import FusedGroup, FusedSchedule
 from polyscan.network.graph import NetworkBuilder
-from polyscan.network.plan import _Run
+from polyscan.network.partition import _Run
 from polyscan.search.optimizer import search_nest
 from polyscan.testing.simulator import lex_sequence, scan_sequence, simulate_fused
 

@@ -97,7 +97,7 @@ def test_fused_traffic_keys_name_layer_and_tensor(nets):
 
 
 def test_json_names_every_group_and_tensor(plans):
-    data = json.loads(json.dumps(plans["nasty"].to_json()))
+    data = json.loads(json.dumps(plans["nasty"].to_dict()))
     assert data["layers"][0] == NASTY["stem"]
     fused = next(g for g in data["groups"] if NASTY["project"] in g["layers"])
     assert len(fused["layers"]) > 1 and f"{NASTY['project']}.W" in fused["reads"]

@@ -33,7 +33,7 @@ def test_totals(plan):
 
 
 def test_json_has_the_design_schema(plan):
-    data = json.loads(json.dumps(plan.to_json()))
+    data = json.loads(json.dumps(plan.to_dict()))
     assert {"network", "buffer", "element_bits", "groups", "totals"} <= set(data)
     group = data["groups"][0]
     assert {"layers", "tile", "order", "traversal", "reads", "writes", "peak",
@@ -62,5 +62,5 @@ def test_compare_orders_rows():
             assert list(row.schedule.order) == [d for d in row.loop_order
                                                 if d in row.schedule.tile]
     assert {r.traversal for r in comparison.rows} == {"lex", "scan", "zorder", "hilbert"}
-    data = json.loads(comparison.to_json())
+    data = comparison.to_dict()
     assert len(data["rows"]) == len(comparison.rows) and "b2_dw" in str(comparison)

@@ -24,10 +24,11 @@ import polyscan as ps
 from polyscan.cli import main, support
 from polyscan.cli.parser import build_parser
 from polyscan.errors import OutputError
-from polyscan.outputs.files import check_distinct, written_text
+from polyscan.files import check_distinct, written_text
 
 POLYSCAN = Path(sys.executable).parent / "polyscan"
-_PRESET = (Path(ps.__file__).parent / "cost" / "dram" / "preset_files" / "ddr3-1600.toml").read_text()
+_PRESET = (Path(ps.__file__).parent / "cost" / "dram" / "preset_files" /
+           "ddr3-1600.toml").read_text()
 
 
 def _model(folder: Path, name: str = "m.onnx", layer: str = "conv") -> Path:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import PolyscanError
+from ..errors import PolyscanError, UsageError
 from .parser import build_parser
-from .support import UsageError, parse_size
+from .support import parse_size
 
 __all__ = ["UsageError", "main", "parse_size"]
 

@@ -4,28 +4,30 @@ and a summary line (so a closed stdout, as in ``| head``, costs no file)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.table import Table
 
+from ..cost.dram.trace import check_trace_target
 from ..cost.traffic import traffic
+from ..errors import UsageError
 from ..model.schedule import Schedule
 from ..outputs.emit import emit_c
-from ..outputs.trace import check_trace_target
+from ..outputs.progress import progress_bar
+from ..outputs.tables import comparison_table, plan_table
 from ..search.compare import compare_orders
 from ..search.optimizer import search_layer
 from . import support
-from .support import UsageError, check_outputs, console, save_plot, write_output
+from .support import check_outputs, console, save_plot, write_output
 
 
 def optimize(args) -> int:
     check_outputs(args, args.json)
     plan = support.plan(args)
     if args.json is not None:
-        write_output(args.json, plan.to_json())
+        write_output(args.json, plan.to_dict())
     if not args.quiet:
-        console().print(plan.table())
+        console().print(plan_table(plan))
     print(plan.summary())
     return 0
 
@@ -40,14 +42,14 @@ def report(args) -> int:
                          support.dram(args), sweep_buffers, support.progress(args))
     html = built.html()  # everything is computed before the first file is written
     record = {"network": built.network, "buffer": buffer,
-              "configurations": {label: plan.to_json() for label, plan in built.plans.items()},
-              "sweep": [point.as_dict() for point in built.points]}
+              "configurations": {label: plan.to_dict() for label, plan in built.plans.items()},
+              "sweep": [point.to_dict() for point in built.points]}
     written = built.save_plots(args.plots) if args.plots is not None else []
     write_output(args.out, html)
     if args.json is not None:
         write_output(args.json, record)
     if not args.quiet:
-        console().print(built.optimized.table())
+        console().print(plan_table(built.optimized))
     print(f"{args.out}: report written{f', {len(written)} plot files' if written else ''}; "
           f"{built.optimized.summary()}")
     return 0
@@ -59,10 +61,11 @@ def sweep(args) -> int:
 
     check_outputs(args, args.json, plot=args.plot)
     buffers = support.parse_sizes(args.buffers)
-    points = sweep_network(support.network(args), buffers, fusion=not args.no_fusion,
-                           traversals=support.traversals(args), objective=args.objective,
-                           dram=support.dram(args), progress=support.progress(args))
-    rows = [point.as_dict() for point in points]
+    with progress_bar(support.progress(args)) as report:
+        points = sweep_network(support.network(args), buffers, fusion=not args.no_fusion,
+                               traversals=support.traversals(args), objective=args.objective,
+                               dram=support.dram(args), progress=report)
+    rows = [point.to_dict() for point in points]
     if args.plot is not None:
         save_plot(plots.sweep_curve(points), args.plot)
     if args.json is not None:
@@ -91,7 +94,7 @@ def trace(args) -> int:
     plan = support.plan(args)
     written = plan.write_trace(args.out, args.format)
     if args.json is not None:
-        write_output(args.json, {**plan.to_json(), "trace": {
+        write_output(args.json, {**plan.to_dict(), "trace": {
             "file": str(written.path), "format": written.format,
             "requests": written.requests, "cycles": written.cycles}})
     print(f"{written.path}: {written.requests:,} requests over {written.cycles:,} cycles "
@@ -116,7 +119,7 @@ def emit(args) -> int:
     if args.json is not None:
         write_output(args.json, {
             "network": net.name, "file": args.out,
-            "layers": [x.name for x in getattr(schedule, "layers", (layer,))],
+            "layers": [x.name for x in schedule.layers],
             **_schedule_json(schedule, counted)})
     print(f"{args.out}: {schedule}, {len(unit.splitlines()):,} lines; predicted DRAM traffic "
           f"{counted.total:,} entries")
@@ -133,9 +136,9 @@ def compare(args) -> int:
         from ..outputs import plots
         save_plot(plots.order_comparison(comparison), args.plot)
     if args.json is not None:
-        write_output(args.json, {"network": net.name, **json.loads(comparison.to_json())})
+        write_output(args.json, {"network": net.name, **comparison.to_dict()})
     if not args.quiet:
-        console().print(comparison.table(lex_rows=args.lex_rows))
+        console().print(comparison_table(comparison, lex_rows=args.lex_rows))
     traversals = dict.fromkeys(r.traversal for r in comparison.rows)
     print(f"{layer.name} at {buffer:,} entries: " + ", ".join(
         f"best {t} {comparison.best(t).traffic.total:,}" for t in traversals)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..cost.dram import FORMATS, builtin_presets
+from ..cost.dram import builtin_presets
 from ..cost.dram.memory import LAYOUTS
+from ..cost.dram.trace import FORMATS
+from ..errors import UsageError
 from ..network import zoo
 from ..search.optimizer import OBJECTIVES
 from . import commands, support
-from .support import UsageError
 
 MODEL_HELP = f"an .onnx file or a built-in network ({', '.join(zoo.NETWORKS)})"
 

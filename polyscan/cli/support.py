@@ -10,21 +10,17 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..api import optimize_network
 from ..cost.dram import DramSettings
 from ..cost.dram.presets import FOLDER as PRESET_FOLDER
-from ..errors import OutputError, PolyscanError
+from ..errors import OutputError, UsageError
+from ..files import check_distinct, check_folder, check_output, written_path, written_text
 from ..model.resources import packaged_path
 from ..network import zoo
 from ..network.onnx_import import load_onnx
-from ..network.plan import optimize_network
-from ..outputs.files import check_distinct, check_folder, check_output, written_path, written_text
 
 FIGURES = (".png", ".svg")
 LARGEST = 2 ** 63 - 1  # the search counts in 64-bit integers
-
-
-class UsageError(PolyscanError):
-    """A command-line argument is malformed."""
 
 
 def parse_size(text: str) -> int:
@@ -143,7 +139,7 @@ def write_output(path: str, data) -> None:
 
 def save_plot(figure, path: str) -> None:
     """Draw ``figure`` into ``path`` whole, as ``write_output`` does text."""
-    from .. import plots  # matplotlib: loaded only by the commands that draw
+    from ..outputs import plots  # matplotlib: loaded only by the commands that draw
 
     with written_path(path) as target:
         plots.save(figure, target)

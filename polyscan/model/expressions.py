@@ -10,6 +10,8 @@ import ast
 import operator
 from collections.abc import Mapping
 
+from ..errors import ExpressionError
+
 _BINARY = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -17,10 +19,6 @@ _BINARY = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
-
-
-class ExpressionError(ValueError):
-    """The expression is not integer arithmetic over known symbols."""
 
 
 def evaluate(expression: str, symbols: Mapping[str, int]) -> int:

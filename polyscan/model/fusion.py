@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import islpy as isl
 
-from ..errors import PolyscanError
+from ..errors import FusionError
 from .layer import Layer
 from .nest import (
     ACCUMULATE,
@@ -37,10 +37,6 @@ from .nest import (
     iterations_key,
 )
 from .schedule import Schedule
-
-
-class FusionError(PolyscanError):
-    """The layers do not form a group that can be fused."""
 
 
 class FusedGroup:
@@ -270,5 +266,5 @@ class FusedSchedule(Schedule):
                                                                          exported)
         self.group = group
         self.layers = group.layers
-        self.layer = group.sink
+        self.layer = group.sink  # the layer whose dims the schedule tiles
         self._tile_nest(group.nest, f"fused group {group.name!r}", tile, order, traversal)

@@ -18,8 +18,9 @@ from pathlib import Path
 import islpy as isl
 import numpy as np
 
-from ..errors import KernelFileError, LayerShapeError
-from .expressions import ExpressionError, evaluate
+from ..caches import clears
+from ..errors import ExpressionError, KernelFileError, LayerShapeError
+from .expressions import evaluate
 from .layer import ROLES, Compute, Layer, Tensor
 from .resources import packaged_names, packaged_path, read_toml
 
@@ -275,3 +276,6 @@ def load_kernel(name_or_path: str | Path) -> Kernel:
         raise KernelFileError(f"no built-in kernel {name_or_path!r} "
                               f"(built-in: {', '.join(builtin_kernel_names())})")
     return Kernel.from_file(path)
+
+
+clears(load_kernel.cache_clear)  # a file edited since is read again

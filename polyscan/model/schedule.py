@@ -29,6 +29,7 @@ class Schedule:
             raise ScheduleError(f"a Schedule is of a Layer (ps.conv2d(...), net.layer(name)), "
                                 f"got {layer!r}")
         self.layer = layer
+        self.layers = (layer,)  # the layers scheduled, in order (a FusedSchedule has more)
         self._tile_nest(layer.nest, f"{layer.kind} layer {layer.name!r}", tile, order, traversal)
 
     def _tile_nest(self, nest: Nest, label: str, tile, order, traversal):

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from ..cost.dram import DramSettings
 from ..network.graph import Network
-from ..network.plan import Plan, optimize_network
+from ..network.partition import optimize_network
+from ..network.plan import Plan
 from ..sweep.buffers import SweepPoint, sweep
 from . import plots
+from .progress import progress_bar
 
 CONFIGURATIONS = (  # label, fusion, traversals
     ("lex, no fusion", False, ("lex",)),
@@ -186,16 +188,17 @@ def build_report(net: Network, buffer: int, objective: str = "traffic",
                  dram: DramSettings | None = None, sweep_buffers: Sequence[int] = (),
                  progress: bool | None = None) -> Report:
     """Optimize ``net`` in the four configurations (and over ``sweep_buffers``)."""
-    plans = {label: optimize_network(net, buffer, fusion=fusion, traversals=traversals,
-                                     progress=progress, objective=objective, dram=dram)
-             for label, fusion, traversals in CONFIGURATIONS}
-    done = {buffer: SweepPoint(buffer, plans[BASELINE], plans[OPTIMIZED])}
-    rest = [b for b in sweep_buffers if b not in done]
-    done.update((p.buffer, p) for p in sweep(net, rest, objective=objective, dram=dram,
-                                             progress=progress))
-    points = [done[b] for b in sorted(set(sweep_buffers))]
-    reference = None if objective == "traffic" else optimize_network(
-        net, buffer, fusion=False, traversals=("lex",), progress=progress, dram=dram)
+    with progress_bar(progress) as report:
+        plans = {label: optimize_network(net, buffer, fusion=fusion, traversals=traversals,
+                                         progress=report, objective=objective, dram=dram)
+                 for label, fusion, traversals in CONFIGURATIONS}
+        done = {buffer: SweepPoint(buffer, plans[BASELINE], plans[OPTIMIZED])}
+        rest = [b for b in sweep_buffers if b not in done]
+        done.update((p.buffer, p) for p in sweep(net, rest, objective=objective, dram=dram,
+                                                 progress=report))
+        points = [done[b] for b in sorted(set(sweep_buffers))]
+        reference = None if objective == "traffic" else optimize_network(
+            net, buffer, fusion=False, traversals=("lex",), progress=report, dram=dram)
     return Report(net.name, buffer, objective, plans, points, reference)
 
 

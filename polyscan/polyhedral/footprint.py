@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import islpy as isl
 import numpy as np
 
+from ..caches import Memo, clears
 from ..errors import CountOverflowError
 from ..model.nest import Nest, Operand
 from .closed_form import ClosedForm
@@ -115,8 +116,9 @@ class TensorFootprint:
     positions: tuple[tuple[int, ...], ...]
 
 
-_COMPONENTS: dict[tuple[str, tuple[int, ...]], Component] = {}
+_COMPONENTS = Memo(4096)  # (image, extents) -> Component: equal shapes share closed forms
 _NESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+clears(_NESTS.clear)
 
 
 def nest_footprints(nest: Nest) -> dict[str, TensorFootprint]:
@@ -127,36 +129,27 @@ def nest_footprints(nest: Nest) -> dict[str, TensorFootprint]:
     return _NESTS[nest]
 
 
-def clear_cache():
-    """Forget every closed form (benchmarks use it to time building them)."""
-    _COMPONENTS.clear()
-    _OPERANDS.clear()
-    _NESTS.clear()
-    _RELATIONS.clear()
-
-
-_OPERANDS: dict[tuple[str, ...], tuple[tuple[Component, ...], tuple]] = {}
+_OPERANDS = Memo(4096)  # (domain, relation, space) -> (components, positions)
 
 
 def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
     """The operand's components with their closed forms; shared by every nest in which the
     same relation appears (the runs of a network that end at one layer share most)."""
     key = (nest.domain.to_str(), operand.relation.to_str(), operand.space.to_str())
-    if key not in _OPERANDS:
+
+    def make():
         components, positions = [], []
         for loop_dims, tensor_dims in relation_components(nest, operand):
             image = _component_footprint(nest, operand, tensor_dims, loop_dims)
             extents = tuple(nest.extents[d] for d in loop_dims)
-            shape = (image.to_str(), extents)  # equal shapes (other layers) share forms
-            if shape not in _COMPONENTS:
-                _COMPONENTS[shape] = Component(loop_dims, extents, image)
-            components.append(_COMPONENTS[shape])
+            components.append(_COMPONENTS.get(  # equal shapes (other layers) share forms
+                (image.to_str(), extents), functools.partial(Component, loop_dims, extents, image)))
             positions.append(tensor_dims)
-        _OPERANDS[key] = (tuple(components), tuple(positions))
-    return TensorFootprint(operand.key, *_OPERANDS[key])
+        return tuple(components), tuple(positions)
+    return TensorFootprint(operand.key, *_OPERANDS.get(key, make))
 
 
-_RELATIONS: dict[tuple[str, ...], list] = {}
+_RELATIONS = Memo(4096)  # (domain, relation, space) -> components' (loop dims, positions)
 
 
 def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
@@ -164,9 +157,7 @@ def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, .
     """``_relation_components``, once per relation (the search's cluster check and the
     closed forms both ask)."""
     key = (nest.domain.to_str(), operand.relation.to_str(), operand.space.to_str())
-    if key not in _RELATIONS:
-        _RELATIONS[key] = _relation_components(nest, operand)
-    return _RELATIONS[key]
+    return _RELATIONS.get(key, lambda: _relation_components(nest, operand))
 
 
 def _relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
@@ -316,6 +307,9 @@ def _free_map(domain: str, dims: tuple[str, ...], free: tuple[str, ...]) -> isl.
     moved = [f"{d}_" if d in free else d for d in dims]
     return isl.Map("{ %s[%s] -> %s[%s] }" % (name, ", ".join(dims), name, ", ".join(moved))) \
         .intersect_domain(box).intersect_range(box)
+
+
+clears(_free_map.cache_clear)
 
 
 def _is_product(relation: isl.Map, groups: list[set[int]]) -> bool:

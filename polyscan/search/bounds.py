@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import islpy as isl
 import numpy as np
 
+from ..caches import Memo
 from ..model.layer import Layer
 from ..model.nest import Nest
 from ..polyhedral.footprint import relation_components
@@ -102,7 +103,7 @@ def _real_macs(layer: Layer) -> int:
 
 
 
-_LEAST_PEAKS: dict = {}
+_LEAST_PEAKS = Memo(4096)  # shape key -> least peak
 
 
 def least_peak(nest: Nest) -> int:
@@ -110,9 +111,8 @@ def least_peak(nest: Nest) -> int:
     iteration wide in every dim a tile may split). A larger tile's footprints contain a
     smaller one's, so every schedule's peak is at least this; cheap to count (one tile size
     per dim), it tells "buffer too small" before any search."""
-    key = nest.shape_key
-    if key not in _LEAST_PEAKS:
+    def count() -> int:
         tables = nest_tables(nest, smallest=True)
         batch = Batch(tables, [np.zeros(1, dtype=np.int64) for _ in tables.clusters])
-        _LEAST_PEAKS[key] = int(batch.peaks()[0])
-    return _LEAST_PEAKS[key]
+        return int(batch.peaks()[0])
+    return _LEAST_PEAKS.get(nest.shape_key, count)

@@ -9,14 +9,10 @@ program: for them the best of a stated candidate set, every candidate counted ex
 from __future__ import annotations
 
 import functools
-import io
 import itertools
-import json
 from dataclasses import dataclass
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from ..cost.traffic import Traffic, traffic
 from ..model.layer import Layer
@@ -39,7 +35,7 @@ class OrderRow:
     traffic: Traffic
     searched: str  # how the row's schedule was found
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         s, t = self.schedule, self.traffic
         per_tensor = {x: t.reads.get(x, 0) + t.writes.get(x, 0)
                       for x in dict.fromkeys([*t.reads, *t.writes])}
@@ -61,46 +57,9 @@ class OrderComparison:
         return min((r for r in self.rows if r.traversal == traversal),
                    key=lambda r: (r.traffic.total, r.traffic.tiles, r.traffic.peak))
 
-    def as_rows(self) -> list[dict]:
-        return [r.as_dict() for r in self.rows]
-
-    def to_json(self) -> str:
-        return json.dumps({"layer": self.layer, "buffer": self.buffer,
-                           "compulsory": self.bound.compulsory,
-                           "lower_bound": self.bound.value, "rows": self.as_rows()}, indent=2)
-
-    def table(self, lex_rows: int = 12) -> Table:
-        """Scan and research rows, then the ``lex_rows`` best lex loop orders."""
-        tensors = list(dict.fromkeys(x for r in self.rows for x in r.as_dict()["per_tensor"]))
-        table = Table(title=f"{self.layer} at {self.buffer:,} entries: best schedule per "
-                            f"traversal (lower bound {self.bound.value:,})")
-        for column in ("traversal", "loop order", "tile", *tensors, "total", "/ bound",
-                       "peak", "tiles", "searched"):
-            table.add_column(column, justify="right" if column in (*tensors, "total",
-                                                                    "/ bound", "peak", "tiles")
-                             else "left")
-        lex = sorted((r for r in self.rows if r.traversal == "lex"),
-                     key=lambda r: (r.traffic.total, r.traffic.tiles))
-        shown = [r for r in self.rows if r.traversal != "lex"] + lex[:lex_rows]
-        for row in shown:
-            d = row.as_dict()
-            table.add_row(row.traversal, ",".join(row.loop_order or row.schedule.order) or "-",
-                          ",".join(f"{k}{v}" for k, v in d["tile"].items()) or "-",
-                          *(f"{d['per_tensor'].get(x, 0):,}" for x in tensors),
-                          f"{d['dram_entries']:,}", f"{d['dram_entries'] / self.bound.value:.3f}",
-                          f"{d['peak']:,}", f"{d['tiles']:,}", row.searched)
-        table.caption = ("exact: optimal over every tile size (lex: for that loop order; scan: "
-                         "over all orders). best of N: zorder and hilbert have no exact search; "
-                         f"N schedules were counted exactly (the {CANDIDATE_COMBINATIONS} tile "
-                         "sizes with least lex traffic, each with its orders).")
-        if len(lex) > lex_rows:
-            table.caption += f" {len(lex) - lex_rows} more lex loop orders not shown."
-        return table
-
-    def __str__(self) -> str:
-        out = io.StringIO()
-        Console(file=out, width=160).print(self.table())
-        return out.getvalue()
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "buffer": self.buffer, "compulsory": self.bound.compulsory,
+                "lower_bound": self.bound.value, "rows": [r.to_dict() for r in self.rows]}
 
 
 def compare_orders(layer: Layer, buffer: int,

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..cost.dram import DramCost, DramSettings
 from ..cost.traffic import Traffic
-from ..errors import PolyscanError
+from ..errors import BufferTooSmallError, PolyscanError
 from ..model.layer import Layer
 from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
 from ..model.schedule import Schedule
@@ -42,15 +42,6 @@ SEARCHABLE = ("lex", "scan")
 OBJECTIVES = ("traffic", "energy", "latency")
 CHUNK = 1 << 15  # tile-size combinations evaluated together
 CANDIDATES = 16  # least-traffic schedules per traversal compared on DRAM energy or time
-
-
-class BufferTooSmallError(PolyscanError):
-    """No schedule's peak fits the buffer; ``smallest`` is the least capacity that works."""
-
-    def __init__(self, name: str, buffer: int, smallest: int):
-        super().__init__(f"buffer of {buffer:,} entries is too small for {name}: "
-                         f"its smallest schedule needs {smallest:,} entries")
-        self.smallest = smallest
 
 
 @dataclass

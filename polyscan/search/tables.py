@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import PolyscanError
+from ..caches import Memo, clears
+from ..errors import SearchTooLargeError
 from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
 from ..polyhedral.footprint import RESET, Component, nest_footprints, relation_components
 
@@ -213,10 +214,6 @@ MAX_COMPONENT_DIMS = 2  # loop dims one footprint component may couple (its clos
 #                         are counted over twice as many parameters; MobileNets need 2)
 
 
-class SearchTooLargeError(PolyscanError):
-    """A nest's footprints couple so many dims that its tables would not fit in memory."""
-
-
 def clusters_of(nest: Nest) -> list[tuple[str, ...]]:
     """The finest partition of the nest's dims such that every footprint component lies in
     one part (its clusters), in the nest's dim order. From the components' dims alone: no
@@ -290,16 +287,15 @@ def nest_tables(nest: Nest, smallest: bool = False) -> NestTables:
 
 
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_TABLES_BY_SHAPE: dict = {}
+clears(_TABLES.clear)
+_TABLES_BY_SHAPE = Memo(256)  # shape key -> NestTables (arrays: the largest memo)
 
 
 def tables_for(nest: Nest) -> NestTables:
     """The tables of ``nest``, built once per shape (networks repeat shapes)."""
     if nest not in _TABLES:
-        key = nest.shape_key
-        if key not in _TABLES_BY_SHAPE:
-            _TABLES_BY_SHAPE[key] = nest_tables(nest)
-        shared = _TABLES_BY_SHAPE[key]  # operands correspond by position
+        shared = _TABLES_BY_SHAPE.get(nest.shape_key, lambda: nest_tables(nest))
+        # operands of equal-shaped nests correspond by position
         keys = tuple(k for k, o in nest.operands.items() if o.in_buffer)
         _TABLES[nest] = NestTables(nest, keys, shared.weights, shared.touched,
                                    shared.clusters)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from ..cost.dram import DramSettings
 from ..network.graph import Network
-from ..network.plan import Plan, optimize_network
+from ..network.partition import Progress, optimize_network
+from ..network.plan import Plan
 from ..search.optimizer import SEARCHABLE
 
 
@@ -18,7 +19,7 @@ class SweepPoint:
     baseline: Plan  # lex, no fusion: the seed paper's baseline
     plan: Plan  # the optimized plan (fused unless asked otherwise)
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         cost, base = self.plan.dram_cost(), self.baseline.dram_cost()
         return {"buffer": self.buffer, "dram_entries": self.plan.total,
                 "baseline_dram_entries": self.baseline.total, "floor": self.plan.floor,
@@ -29,7 +30,7 @@ class SweepPoint:
 
 def sweep(net: Network, buffers: Sequence[int], fusion: bool = True,
           traversals=SEARCHABLE, objective: str = "traffic", dram: DramSettings | None = None,
-          progress: bool | None = None) -> list[SweepPoint]:
+          progress: Progress | None = None) -> list[SweepPoint]:
     """``optimize_network`` at each buffer size, with the lex, no-fusion baseline beside it."""
     points = []
     for buffer in buffers:

@@ -135,8 +135,8 @@ def schedule_outputs(schedule, values: dict, background: dict | None = None) -> 
     read ones in ``values``; ``background[key]`` is what an output held before (kept where
     its layer writes nothing)."""
     background = background or {}
-    layers = getattr(schedule, "layers", None)
-    if layers is None:
+    layers = schedule.layers
+    if len(layers) == 1:
         out = schedule.layer.output.name
         return {out: layer_output(schedule.layer, {k: v for k, v in values.items()
                                                    if k != out}, background.get(out))}

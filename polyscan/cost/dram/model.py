@@ -66,7 +66,7 @@ class DramCost:
         """Achieved bytes per second."""
         return self.bytes / self.seconds if self.seconds else 0.0
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         return {"preset": self.preset, "energy_pj": self.energy_pj,
                 "breakdown": self.breakdown, "cycles": self.cycles, "seconds": self.seconds,
                 "row_hit_rate": self.row_hit_rate, "bandwidth": self.bandwidth,

@@ -1,7 +1,7 @@
 """DRAM device presets: organisation, timing (clock cycles) and currents (mA per device).
 
-Built-in presets live in ``polyscan/cost/dram/preset_files/*.toml`` (each names its part and the file
-its numbers come from); ``load_preset(path)`` reads a user's file of the same form.
+Built-in presets live in ``polyscan/cost/dram/preset_files/*.toml`` (each names its part and
+the file its numbers come from); ``load_preset(path)`` reads a user's file of the same form.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import PolyscanError
+from ...caches import clears
+from ...errors import PresetError
 from ...model.resources import packaged_names, packaged_path, read_toml
 
 FOLDER = "cost/dram/preset_files"
@@ -20,10 +21,6 @@ TIMING = ("CL", "tRCD", "tRP", "tRAS", "tRC", "tRRD", "tFAW", "tRFC", "tREFI")
 CURRENTS = ("IDD0", "IDD2N", "IDD3N", "IDD4R", "IDD4W", "IDD5")
 GEOMETRY = ("bus_width", "device_width", "burst_length", "banks", "rows", "columns")
 TEXT = ("name", "part", "source")
-
-
-class PresetError(PolyscanError):
-    """A DRAM preset is unknown or its file is malformed."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +80,9 @@ def load_preset(name_or_path: str | Path) -> DramPreset:
         raise PresetError(f"unknown DRAM preset {name_or_path!r} (built-in: "
                           f"{', '.join(builtin_presets())}, or a .toml file)")
     return _checked(read_toml(path, "DRAM preset", PresetError), str(path))
+
+
+clears(load_preset.cache_clear)  # a file edited since is read again
 
 
 def _checked(data: dict, path: str) -> DramPreset:

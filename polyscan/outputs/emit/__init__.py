@@ -6,7 +6,8 @@ schedule through one static on-chip buffer, moving exactly ``ps.traffic(schedule
 compiles and runs it.
 """
 
-from .program import EmitError
+
+from ...errors import EmitError
 from .unit import c_tensors, emit_c
 
 __all__ = ["EmitError", "c_tensors", "emit_c"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ...cost.traffic import traffic
-from ...errors import PolyscanError
+from ...errors import CompileError
 from ...model.nest import ACCUMULATE, EXPORTED
 from ...testing.reference import schedule_outputs
 from .unit import CUnit
@@ -66,10 +66,6 @@ int main(int argc, char **argv)
     return fclose(out) != 0;
 }
 """
-
-
-class CompileError(PolyscanError):
-    """The C compiler is missing or rejected the unit."""
 
 
 def compiler() -> str:

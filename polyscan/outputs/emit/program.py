@@ -16,17 +16,13 @@ from dataclasses import dataclass
 
 import islpy as isl
 
-from ...errors import PolyscanError
+from ...errors import EmitError
 from ...model.fusion import FusedSchedule
 from ...model.layer import Compute, Layer
 from ...model.nest import ACCUMULATE, EXPORTED, ONCHIP, READ, TensorKey
 from ...model.schedule import Schedule
 
 CURRENT, PREVIOUS = "o", "p"
-
-
-class EmitError(PolyscanError):
-    """A schedule cannot be written as C (a layer without a compute statement)."""
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cost.dram.stream import batches
-from ..errors import PolyscanError
-from .files import written_text
+from ...errors import TraceError
+from ...files import written_text
+from .stream import batches
 
 FORMATS = ("dramsim2", "dramsim3", "ramulator")
 BATCH = 1 << 16  # runs formatted together
-
-
-class TraceError(PolyscanError):
-    """A trace cannot be written as asked (unknown format, unusable file name)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import OutputError
+from .errors import OutputError
 
 
 def check_output(path) -> None:

@@ -1,0 +1,53 @@
+"""The public functions that join layers: a network optimized with a progress bar, and the
+DRAM figures and traces of a schedule or a plan alike. Everything else ``polyscan`` exports
+is a name of its own layer (``polyscan/__init__.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cost.dram import DramCost, DramSettings
+from .cost.dram.stream import schedule_transfers
+from .cost.dram.trace import TraceSummary, check_trace_target, write_bursts
+from .network import partition
+from .network.graph import Network
+from .network.plan import Plan
+from .outputs.progress import progress_bar
+from .search.optimizer import SEARCHABLE
+
+
+def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
+                     traversals=SEARCHABLE, progress=None, max_group: int = 8,
+                     objective: str = "traffic", dram: DramSettings | None = None) -> Plan:
+    """``network.partition.optimize_network``: the network's optimal plan under ``buffer``.
+    ``progress``: True or False for a bar on stderr, None for one when it is a terminal, or
+    a ``(done, total, description)`` callback of your own."""
+    if callable(progress):
+        return partition.optimize_network(net, buffer, fusion, traversals, progress,
+                                          max_group, objective, dram)
+    with progress_bar(progress) as report:
+        return partition.optimize_network(net, buffer, fusion, traversals, report,
+                                          max_group, objective, dram)
+
+
+def dram_cost(subject, preset: str = "ddr3-1600", element_bits: int = 8,
+              layout: str = "CHW", mapping: str = "row:bank:column",
+              alignment: int = 4096) -> DramCost:
+    """Energy, time and row-buffer figures of a schedule or a plan (docs/dram.md)."""
+    settings = DramSettings(preset, element_bits, layout, mapping, alignment)
+    return subject.dram_cost(settings) if isinstance(subject, Plan) else \
+        settings.cost(subject)
+
+
+def write_trace(subject, path, format: str = "dramsim3", preset: str = "ddr3-1600",
+                element_bits: int = 8, layout: str = "CHW", mapping: str = "row:bank:column",
+                alignment: int = 4096) -> TraceSummary:
+    """Write the DRAM requests of a schedule or plan as a trace for DRAMSim2 (``"dramsim2"``),
+    DRAMSim3 (``"dramsim3"``) or Ramulator (``"ramulator"``); a ``.gz`` path compresses it."""
+    settings = DramSettings(preset, element_bits, layout, mapping, alignment)
+    if isinstance(subject, Plan):
+        return subject.write_trace(path, format, settings)
+    path = Path(path)
+    check_trace_target(path, format)
+    return write_bursts([schedule_transfers(subject, settings.memory())],
+                        settings.cost(subject), settings.device()[0].burst_bytes, path, format)
