@@ -120,7 +120,7 @@ def emit(args) -> int:
         write_output(args.json, {
             "network": net.name, "file": args.out,
             "layers": [x.name for x in schedule.layers],
-            **_schedule_json(schedule, counted)})
+            **schedule.to_dict(), **counted.to_dict()})
     print(f"{args.out}: {schedule}, {len(unit.splitlines()):,} lines; predicted DRAM traffic "
           f"{counted.total:,} entries")
     return 0
@@ -165,19 +165,11 @@ def traffic_of(args) -> int:
             rows.append((schedule, traffic(schedule)))
     if args.json is not None:
         write_output(args.json, {"network": net.name, "schedules": [
-            {"layer": s.layer.name, **_schedule_json(s, t)} for s, t in rows]})
+            {"layer": s.layer.name, **s.to_dict(), **t.to_dict()} for s, t in rows]})
     if not args.quiet:
         _print_traffic_table(net.name, rows)
     print(f"{net.name}: {len(rows)} schedules, {sum(t.total for _, t in rows):,} DRAM entries")
     return 0
-
-
-def _schedule_json(schedule, counted) -> dict:
-    return {"tile": dict(schedule.tile), "order": list(schedule.order),
-            "traversal": schedule.traversal if isinstance(schedule.traversal, str)
-            else [list(c) for c in schedule.traversal],
-            "reads": counted.reads, "writes": counted.writes, "peak": counted.peak,
-            "tiles": counted.tiles, "dram_entries": counted.total}
 
 
 def _print_traffic_table(network: str, rows):

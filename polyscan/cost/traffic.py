@@ -38,6 +38,11 @@ class Traffic:
     def total(self) -> int:
         return sum(self.reads.values()) + sum(self.writes.values())
 
+    def to_dict(self) -> dict:
+        return {"reads": self.reads, "writes": self.writes, "peak": self.peak,
+                "tiles": self.tiles, "dram_entries": self.total,
+                **({"recomputed": self.recomputed} if self.recomputed else {})}
+
     def __str__(self) -> str:
         per_tensor = ", ".join(f"{t}: {self.reads.get(t, 0)}r/{self.writes.get(t, 0)}w"
                                for t in dict.fromkeys([*self.reads, *self.writes]))

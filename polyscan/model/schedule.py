@@ -40,6 +40,11 @@ class Schedule:
         self.grid = tuple(math.ceil(nest.extents[d] / self.tile_size(d)) for d in self.order)
         self.traversal = _checked_traversal(traversal, self.grid)
 
+    def to_dict(self) -> dict:
+        return {"tile": dict(self.tile), "order": list(self.order),
+                "traversal": self.traversal if isinstance(self.traversal, str)
+                else [list(c) for c in self.traversal]}
+
     def tile_size(self, dim: str) -> int:
         return self.tile.get(dim, self.nest.extents[dim])
 

@@ -14,6 +14,7 @@ from ..errors import BufferTooSmallError, FusionError, PolyscanError
 from ..model.fusion import FusedGroup, FusedSchedule
 from ..model.nest import ACCUMULATE, EXPORTED, READ, TensorKey
 from ..model.schedule import Schedule
+from ..polyhedral.footprint import touched_elements
 from ..search.bounds import least_peak, lower_bound
 from ..search.optimizer import (
     SEARCHABLE,
@@ -166,8 +167,7 @@ class _Run:
     @functools.cached_property
     def compulsory(self) -> int:
         """Elements moved to or from DRAM at least once by any schedule of the run."""
-        return sum(int(o.relation.range().intersect(o.space).count_val().to_python())
-                   for o in self.nest.operands.values()
+        return sum(touched_elements(o) for o in self.nest.operands.values()
                    if o.kind in (READ, ACCUMULATE, EXPORTED))
 
     def search(self, buffer, traversals, searched: dict[str, _Outcome], objective="traffic",

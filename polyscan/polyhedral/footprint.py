@@ -149,6 +149,18 @@ def operand_footprint(nest: Nest, operand: Operand) -> TensorFootprint:
     return TensorFootprint(operand.key, *_OPERANDS.get(key, make))
 
 
+_TOUCHED = Memo(4096)  # (relation, space) -> elements
+
+
+def touched_elements(operand: Operand) -> int:
+    """Elements of the operand's tensor that the whole nest touches (padding excluded): what
+    an untiled schedule moves, the compulsory traffic's term, the output's first entries.
+    The one count of it every bound and table uses."""
+    key = (operand.relation.to_str(), operand.space.to_str())
+    return _TOUCHED.get(key, lambda: int(
+        operand.relation.range().intersect(operand.space).count_val().to_python()))
+
+
 _RELATIONS = Memo(4096)  # (domain, relation, space) -> components' (loop dims, positions)
 
 

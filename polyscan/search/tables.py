@@ -31,7 +31,13 @@ import numpy as np
 from ..caches import Memo, clears
 from ..errors import SearchTooLargeError
 from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
-from ..polyhedral.footprint import RESET, Component, nest_footprints, relation_components
+from ..polyhedral.footprint import (
+    RESET,
+    Component,
+    nest_footprints,
+    relation_components,
+    touched_elements,
+)
 
 OUTER, STEP, INNER = "outer", "step", "inner"
 
@@ -279,9 +285,7 @@ def nest_tables(nest: Nest, smallest: bool = False) -> NestTables:
         clusters.append(Cluster(dims, tuple(nest.extents[d] for d in dims), per_operand,
                                 tuple(nest.operands[k].dram_weight > 0 for k in keys),
                                 tuple(d in nest.whole for d in dims), smallest))
-    touched = np.array([math.prod(  # the footprint of one tile covering the whole nest
-        int(c.size(np.array([[0] * len(c.dims) + [nest.extents[d] for d in c.dims]]))[0])
-        for c in footprints[k].components) for k in keys], dtype=np.int64)
+    touched = np.array([touched_elements(nest.operands[k]) for k in keys], dtype=np.int64)
     weights = np.array([nest.operands[k].dram_weight for k in keys], dtype=np.int64)
     return NestTables(nest, keys, weights, touched, clusters)
 
