@@ -1,5 +1,7 @@
 import os
+import re
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Closed forms are built on first use of each shape, so single examples can take a while;
@@ -12,3 +14,21 @@ settings.load_profile("polyscan")
 def examples(n: int) -> int:
     """``n`` hypothesis examples, scaled by the POLYSCAN_EXAMPLES_SCALE environment factor."""
     return max(1, round(n * float(os.environ.get("POLYSCAN_EXAMPLES_SCALE", "1"))))
+
+
+# Under POLYSCAN_CI (set by .ci/run, which installs gcc and chromium first), a test skipped for
+# want of a C compiler or a headless Chromium is a failure: CI must run them, not skip them.
+CI_REQUIRES = re.compile(r"C compiler|chromium", re.IGNORECASE)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    ci = os.environ.get("POLYSCAN_CI", "")
+    if not report.skipped or ci in ("", "0") or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if CI_REQUIRES.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under POLYSCAN_CI={ci}, where it must run: {reason}"

@@ -82,14 +82,41 @@ def test_energy_terms_follow_the_datasheet_equations():
 
 
 @pytest.mark.parametrize("preset", ps.builtin_presets())
-def test_energy_is_the_sum_of_its_breakdown(preset):
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
+@pytest.mark.parametrize("first, n", [(0, 1), (5, 7), (0, None)], ids=["one", "seven", "row"])
+def test_bursts_in_one_row_cost_the_energy_computed_by_hand(preset, write, first, n):
+    """``n`` sequential bursts inside one row (from its burst ``first``; None: the whole row),
+    on a closed bank: one activation, ``n`` bursts, no refresh. The bank is busy for
+    max(tRC, tRP + tRCD + n BL/2) cycles, then CL; the energy is docs/dram.md's equations,
+    summed over the supply domains, in pJ (mA x V x ns)."""
     device = ps.load_preset(preset)
-    rng = np.random.default_rng(1)
-    runs = [(int(s), int(n)) for s, n in zip(rng.integers(0, 1 << 28, 300),
-                                            rng.integers(1, 5000, 300))]
-    cost = cost_of(runs, preset=device)
-    assert cost.energy_pj == pytest.approx(sum(cost.breakdown.values()))
-    assert cost.read_bursts == cost.bursts and cost.bytes == cost.bursts * device.burst_bytes
+    t, bl2 = device.timing, device.burst_length // 2
+    n = device.row_bytes // device.burst_bytes if n is None else n
+    start = 3 * device.row_bytes + first * device.burst_bytes  # bank 3 under row:bank:column
+    cost = cost_of([(start, n * device.burst_bytes)], write=write, preset=device)
+    assert (cost.bursts, cost.activations, cost.breakdown["refresh"]) == (n, 1, 0)
+    assert (cost.write_bursts if write else cost.read_bursts) == n
+    assert cost.bytes == n * device.burst_bytes
+    cycles = max(t["tRC"], t["tRP"] + t["tRCD"] + n * bl2, -(-t["tFAW"] // 4), t["tRRD"]) \
+        + t["CL"]
+    assert cost.cycles == cycles
+    energy = 0.0
+    for d in device.power:
+        burst_current = d.IDD4W if write else d.IDD4R
+        charge = (d.IDD0 * t["tRC"] - d.IDD3N * t["tRAS"] - d.IDD2N * (t["tRC"] - t["tRAS"])
+                  + n * (burst_current - d.IDD3N) * bl2 + cycles * d.IDD3N)  # mA x cycles
+        energy += charge * d.VDD * device.devices * device.tCK
+    assert cost.energy_pj == pytest.approx(energy)
+
+
+def test_a_full_ddr3_1600_row_read_costs_7_778_100_pj():
+    # worked by hand from ddr3-1600.toml: 16 x4 devices, VDD 1.5 V, tCK 1.25 ns (30 pJ per
+    # mA x cycle); 256 bursts of 64 B; cycles 11 (tRP) + 11 (tRCD) + 256 x 4 + 11 (CL) = 1057;
+    # activation 95 x 39 - 67 x 28 - 70 x 11 = 1059, reads 256 x (250 - 67) x 4 = 187,392,
+    # background 1057 x 67 = 70,819: (1059 + 187,392 + 70,819) x 30 = 7,778,100 pJ
+    cost = cost_of([(0, DDR3.row_bytes)])
+    assert (cost.bursts, cost.activations, cost.cycles) == (256, 1, 1057)
+    assert cost.energy_pj == pytest.approx(7_778_100)
 
 
 def test_refresh_and_background_scale_with_time():

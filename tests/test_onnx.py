@@ -107,7 +107,15 @@ def test_torchvision_mobilenet_v2_matches_the_zoo(tmp_path):
 def test_cli_takes_an_onnx_file(tmp_path, capsys):
     path = _save(torchvision_mobilenet_v2(), tmp_path)
     assert main(["optimize", str(path), "--buffer", "64K", "--no-fusion", "--quiet"]) == 0
-    assert "17,196,456 DRAM entries" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # the built-in network of the same shapes, through the API: the same plan, whose total
+    # is its groups' exact traffic and, without fusion at 64K, every layer's compulsory one
+    zoo = ps.optimize_network(ps.zoo.mobilenet_v2(), 65536, fusion=False)
+    assert zoo.total == sum(ps.traffic(g.schedule).total for g in zoo.groups)
+    assert len(zoo.groups) == 54 and zoo.total >= zoo.compulsory_unfused >= zoo.floor
+    assert f": {zoo.total:,} DRAM entries at a 65,536-entry buffer (54 groups); " \
+        f"compulsory without fusion {zoo.compulsory_unfused:,} " in out
+    assert f"floor {zoo.floor:,} (x{zoo.total / zoo.floor:.3f})" in out
 
 
 def test_unknown_operator_names_op_and_node(tmp_path):
