@@ -16,11 +16,11 @@ from test_fusion_plan import tiny_network
 
 import polyscan as ps
 from polyscan.cli import main
-from polyscan.cost.dram import DramSettings, spans
+from polyscan.cost.dram import DramSettings
 from polyscan.cost.dram.intervals import from_sorted, intersect, subtract, values
 from polyscan.cost.dram.memory import Memory
 from polyscan.cost.dram.model import AddressMapping, stream_cost
-from polyscan.cost.dram.stream import Transfer
+from polyscan.cost.dram.stream import Transfer, schedule_transfers
 
 DDR3 = ps.load_preset("ddr3-1600")
 
@@ -170,7 +170,8 @@ def test_builtin_presets_load_with_consistent_geometry():
 
 
 def _preset_text(**changes) -> str:
-    text = (Path(ps.__file__).parent / "cost" / "dram" / "preset_files" / "ddr3-1600.toml").read_text()
+    text = (Path(ps.__file__).parent / "cost" / "dram" / "preset_files" /
+            "ddr3-1600.toml").read_text()
     for key, value in changes.items():
         text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
     return text
@@ -264,10 +265,9 @@ def test_tensors_are_placed_apart_and_aligned():
 
 def per_operand_bytes(schedule, bits=8, layout="CHW"):
     moved = {}
-    for span in spans(schedule, Memory(bits, layout)):
-        for transfer in span:
-            key = (transfer.operand, transfer.write)
-            moved[key] = moved.get(key, 0) + int(transfer.lengths.sum())
+    for transfer in schedule_transfers(schedule, Memory(bits, layout)):
+        key = (transfer.operand, transfer.write)
+        moved[key] = moved.get(key, 0) + int(transfer.lengths.sum())
     return moved
 
 
@@ -306,7 +306,7 @@ def test_plan_transfers_move_the_plan_traffic(small_net):
     assert len(cost.groups) == len(plan.groups)
     total = sum(ps.traffic(g.schedule).total for g in plan.groups)
     assert total == plan.total
-    moved = sum(n for s in spans(plan, Memory()) for t in s for n in t.lengths.tolist())
+    moved = sum(n for s in plan.dram_spans() for t in s for n in t.lengths.tolist())
     assert moved == plan.total  # 8-bit elements: one byte each
     assert cost.bytes >= moved and cost.energy_pj == pytest.approx(
         sum(g.energy_pj for g in cost.groups))
