@@ -16,7 +16,7 @@ from strategies import LAYERS
 import polyscan as ps
 from polyscan.search.optimizer import Space, search_layer
 from polyscan.search.tables import tables_for
-from polyscan.testing.simulator import exhaustive_optimum, simulate
+from polyscan.testing.simulator import exhaustive_optimum, sequence, simulate
 
 SMALL = {
     "pointwise": ps.pointwise(3, 2, 3, 2, name="pw"),
@@ -96,8 +96,9 @@ def test_too_small_a_buffer_names_the_smallest_that_works():
     with pytest.raises(ps.BufferTooSmallError, match=f"needs {smallest:,} entries"):
         ps.optimize(layer, smallest - 1)
     schedule = ps.optimize(layer, smallest)
-    sequence = [tuple(t) for t in schedule.tile_sequence().tolist()]
-    assert simulate(layer, schedule.tile, schedule.order, sequence).peak <= smallest
+    simulated = simulate(layer, schedule.tile, schedule.order,
+                         sequence(schedule.traversal, schedule.grid))
+    assert not simulated.differences(ps.traffic(schedule)) and simulated.peak <= smallest
 
 
 @pytest.mark.parametrize("buffer, traversals, message", [

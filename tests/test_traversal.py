@@ -6,8 +6,13 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from polyscan import traversal
-from polyscan.testing.simulator import lex_sequence, scan_sequence
+from polyscan.model import traversal
+from polyscan.testing.simulator import (
+    hilbert_sequence,
+    lex_sequence,
+    scan_sequence,
+    zorder_sequence,
+)
 
 grids = st.lists(st.integers(1, 6), min_size=0, max_size=4).map(tuple)
 
@@ -22,9 +27,19 @@ def test_every_traversal_visits_every_tile_once(grid):
 
 
 @given(grids)
-def test_lex_and_scan_follow_their_definitions(grid):
+def test_every_traversal_follows_its_definition(grid):
+    """The vectorised orders against the simulator's own, written from the definitions."""
     assert list(map(tuple, traversal.lex(grid).tolist())) == lex_sequence(grid)
     assert list(map(tuple, traversal.scan(grid).tolist())) == scan_sequence(grid)
+    assert list(map(tuple, traversal.zorder(grid).tolist())) == zorder_sequence(grid)
+    assert list(map(tuple, traversal.hilbert(grid).tolist())) == hilbert_sequence(grid)
+
+
+@given(st.integers(2, 3), st.integers(1, 3))
+def test_the_simulators_hilbert_curve_moves_to_neighbours(dims, bits):
+    sequence = hilbert_sequence((2 ** bits,) * dims)
+    assert sorted(sequence) == lex_sequence((2 ** bits,) * dims)
+    assert all(sum(abs(a - b) for a, b in zip(p, q)) == 1 for p, q in zip(sequence, sequence[1:]))
 
 
 @given(grids)

@@ -3,36 +3,115 @@
 It shares nothing with the counting path but the layer's definition: it lists every loop
 iteration, applies each access as an integer matrix, drops padding by comparing with the
 tensor's shape, groups the touched elements into one Python set per tile, and applies the
-section-4 formulas with set operations, the partial-sum read-backs included. Tile sequences
-for ``lex`` and ``scan`` come from the recursive definitions written out here. It is meant
-for small layers (up to some 10^5 iterations).
+section-4 formulas with set operations, the partial-sum read-backs included. Its results are
+its own type (``Simulated``), and the tile sequences of ``lex``, ``scan``, ``zorder`` and
+``hilbert`` come from their definitions, written out here (``sequence``). It is meant for
+small layers (up to some 10^5 iterations).
+
+The per-tile sets themselves (``layer_footprints``, ``fused_footprints``: a ``Footprints``)
+are what the oracle of the DRAM address stream (``polyscan.testing.stream``) starts from.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass, field
 
 import islpy as isl
 import numpy as np
 
-from ..cost.traffic import Traffic
 from ..model.layer import Layer, Tensor
+
+# kinds of a footprint: how its tensor moves (DESIGN sections 4 and 5)
+READ = "read"  # read-only, in DRAM
+ACCUMULATE = "accumulate"  # an output in DRAM: written on leaving, partial sums read back
+EXPORTED = "exported"  # an intermediate read outside its group: written once
+ONCHIP = "onchip"  # an intermediate that never touches DRAM
+ITERATIONS = "iterations"  # an inner layer's iterations: counted (recomputed), not stored
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """The simulator's figures, in entries: what ``ps.traffic`` must equal field by field
+    (compared by ``differences``, duck-typed: this package knows nothing of ``Traffic``)."""
+
+    reads: dict[str, int]
+    writes: dict[str, int]
+    peak: int
+    tiles: int
+    recomputed: dict[str, int] = field(default_factory=dict)  # fused groups: MACs per layer
+
+    FIELDS = ("reads", "writes", "peak", "tiles", "recomputed", "total")
+
+    @property
+    def total(self) -> int:
+        return sum(self.reads.values()) + sum(self.writes.values())
+
+    def as_dict(self) -> dict:
+        """Every field (keys as plain strings)."""
+        return {name: _plain(getattr(self, name)) for name in self.FIELDS}
+
+    def differences(self, other) -> dict[str, tuple]:
+        """``{field: (simulated, other's)}`` for every field where ``other`` (anything with
+        these attributes, e.g. a ``Traffic``) differs; empty when all agree."""
+        mine, theirs = self.as_dict(), {name: _plain(getattr(other, name))
+                                        for name in self.FIELDS}
+        return {name: (mine[name], theirs[name]) for name in self.FIELDS
+                if mine[name] != theirs[name]}
+
+    def matches(self, other) -> bool:
+        return not self.differences(other)
+
+
+def _plain(value):
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+@dataclass(frozen=True)
+class Footprints:
+    """The explicit footprints of a layer or fused group: ``sets[name][tile]`` is the set of
+    elements (index tuples in the tensor's ``shapes[name]``; iterations for a layer's name)
+    that tile ``tile`` (grid coordinates over the schedule's order) touches; ``kinds[name]``
+    one of READ, ACCUMULATE, EXPORTED, ONCHIP, ITERATIONS. Names are the traffic keys: a
+    layer's tensor names; ``"<layer>.<tensor>"`` and ``"<layer>"`` in a fused group. A tile
+    that touches nothing of a tensor may be missing from its ``sets``."""
+
+    kinds: dict[str, str]
+    sets: dict[str, dict[tuple[int, ...], set]]
+    shapes: dict[str, tuple[int, ...]]
 
 
 def simulate(layer: Layer, tile: dict[str, int], order: tuple[str, ...],
-             sequence: list[tuple[int, ...]]) -> Traffic:
+             sequence: list[tuple[int, ...]]) -> Simulated:
     """Traffic of the tiles ``sequence`` (grid coordinates over ``order``), explicitly."""
-    return simulate_footprints(layer, tile_footprints(layer, tile, order), sequence)
+    return simulate_sets(layer_footprints(layer, tile, order), sequence)
 
 
 def simulate_fused(layers: list[Layer], inputs: dict, exported: tuple[str, ...],
-                   tile: dict[str, int], order: tuple[str, ...], sequence) -> Traffic:
-    """A fused group's traffic (DESIGN section 5), explicitly: per tile of the last layer,
-    each earlier layer's needed outputs are the union of what later layers read of them (of
-    the elements it writes, when several layers write one tensor), its iterations every one
-    writing a needed element; then the section-4 formulas per tensor. ``inputs`` maps a
-    ``TensorKey`` (layer, tensor) to the group layers producing it (``FusedGroup.inputs``)."""
+                   tile: dict[str, int], order: tuple[str, ...], sequence) -> Simulated:
+    """A fused group's traffic (DESIGN section 5), explicitly (see ``fused_footprints``)."""
+    return simulate_sets(fused_footprints(layers, inputs, exported, tile, order, sequence),
+                         sequence)
+
+
+def layer_footprints(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) -> Footprints:
+    """A layer's tensors' per-tile sets: read-only tensors READ, the output ACCUMULATE."""
+    sets = tile_footprints(layer, tile, order)
+    return Footprints({name: READ if layer.tensors[name].read_only else ACCUMULATE
+                       for name in sets}, sets,
+                      {name: tuple(layer.tensors[name].shape) for name in sets})
+
+
+def fused_footprints(layers: list[Layer], inputs: dict, exported: tuple[str, ...],
+                     tile: dict[str, int], order: tuple[str, ...],
+                     sequence=None) -> Footprints:
+    """A fused group's per-tile sets (DESIGN section 5), for the tiles of ``sequence`` (by
+    default every tile): per tile of the last layer, each earlier layer's needed outputs are
+    the union of what later layers read of them (of the elements it writes, when several
+    layers write one tensor), its iterations every one writing a needed element. ``inputs``
+    maps a ``TensorKey`` (layer, tensor) to the group layers producing it
+    (``FusedGroup.inputs``); ``exported`` names the inner layers read outside the group."""
     sink = layers[-1]
     by_name = {layer.name: layer for layer in layers}
     touched = {(layer.name, t.name): elements(layer, t) for layer in layers
@@ -47,8 +126,10 @@ def simulate_fused(layers: list[Layer], inputs: dict, exported: tuple[str, ...],
     points = np.indices([sink.extents[d] for d in sink.dims]).reshape(len(sink.dims), -1).T
     tile_of = [tuple(r) for r in (points[:, [sink.dims.index(d) for d in order]]
                                   // np.array(sizes, dtype=np.int64)).tolist()]
+    if sequence is None:
+        sequence = lex_sequence(grid_of(sink, tile, order))
 
-    kinds, footprints = {}, {}
+    kinds, footprints, shapes = {}, {}, {}
     for t in sequence:
         iterations = {sink.name: {i for i, c in enumerate(tile_of) if c == t}}
         for j in reversed(range(len(layers))):
@@ -64,23 +145,27 @@ def simulate_fused(layers: list[Layer], inputs: dict, exported: tuple[str, ...],
                         needed |= {e for e in read if e in writers[layer.name]}
                 iterations[layer.name] = {i for e in needed for i in writers[layer.name][e]}
                 key = (layer.name, layer.output.name)
-                kinds[key] = "exported" if layer.name in exported else "onchip"
+                kinds[key] = EXPORTED if layer.name in exported else ONCHIP
+                shapes[key] = tuple(layer.output.shape)
                 footprints.setdefault(key, {})[t] = needed
-                kinds[layer.name] = "iterations"
+                kinds[layer.name] = ITERATIONS
                 footprints.setdefault(layer.name, {})[t] = iterations[layer.name]
             for tensor in layer.tensors.values():
                 key = (layer.name, tensor.name)
                 if tensor.role == "output" and j != len(layers) - 1:
                     continue
-                kinds.setdefault(key, "accumulate" if tensor.role == "output" else "read")
+                kinds.setdefault(key, ACCUMULATE if tensor.role == "output" else READ)
+                shapes[key] = tuple(tensor.shape)
                 per_iteration = touched[key]
                 footprints.setdefault(key, {})[t] = {e for i in iterations[layer.name]
                                                      for e in per_iteration[i]}
     for key in inputs:  # intermediates are the producers' outputs, not reads
-        footprints.pop((key.layer, key.tensor)), kinds.pop((key.layer, key.tensor))
+        for table in (footprints, kinds, shapes):
+            table.pop((key.layer, key.tensor))
     named = {_name(key): key for key in footprints}
-    return _traffic_of_sets({n: kinds[k] for n, k in named.items()},
-                            {n: footprints[k] for n, k in named.items()}, sequence)
+    return Footprints({n: kinds[k] for n, k in named.items()},
+                      {n: footprints[k] for n, k in named.items()},
+                      {n: shapes[k] for n, k in named.items() if k in shapes})
 
 
 def _name(key) -> str:
@@ -89,29 +174,30 @@ def _name(key) -> str:
     return key if isinstance(key, str) else f"{key[0]}.{key[1]}"
 
 
-def _traffic_of_sets(kinds: dict, footprints: dict, sequence) -> Traffic:
+def simulate_sets(footprints: Footprints, sequence) -> Simulated:
     """DESIGN sections 4 and 5, literally, over explicit per-tile sets."""
+    kinds = footprints.kinds
     reads, writes, recomputed = {}, {}, {}
-    for key, per_tile in footprints.items():
+    for key, per_tile in footprints.sets.items():
         tiles = [per_tile.get(t, set()) for t in sequence]
         entries = len(tiles[0]) + sum(len(b - a) for a, b in zip(tiles, tiles[1:]))
         touched = len(set().union(*tiles))
-        if kinds[key] == "read":
+        if kinds[key] == READ:
             reads[key] = entries
-        elif kinds[key] == "accumulate":
+        elif kinds[key] == ACCUMULATE:
             writes[key] = sum(len(a - b) for a, b in zip(tiles, tiles[1:])) + len(tiles[-1])
             seen, read_back = set(tiles[0]), 0
             for a, b in zip(tiles, tiles[1:]):
                 read_back += len((b - a) & seen)
                 seen |= b
             reads[key] = read_back
-        elif kinds[key] == "exported":
+        elif kinds[key] == EXPORTED:
             writes[key] = touched
-        elif kinds[key] == "iterations":
+        elif kinds[key] == ITERATIONS:
             recomputed[key] = entries - touched
-    peak = max(sum(len(per_tile.get(t, ())) for key, per_tile in footprints.items()
-                   if kinds[key] != "iterations") for t in sequence)
-    return Traffic(reads, writes, peak, len(sequence), recomputed)
+    peak = max(sum(len(per_tile.get(t, ())) for key, per_tile in footprints.sets.items()
+                   if kinds[key] != ITERATIONS) for t in sequence)
+    return Simulated(reads, writes, peak, len(sequence), recomputed)
 
 
 def tile_footprints(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) -> dict:
@@ -131,11 +217,13 @@ def tile_footprints(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) 
     return footprints
 
 
-def simulate_footprints(layer: Layer, footprints: dict, sequence) -> Traffic:
-    """DESIGN section 4's formulas, literally, over a layer's explicit per-tile sets."""
-    kinds = {name: "read" if layer.tensors[name].read_only else "accumulate"
-             for name in footprints}
-    return _traffic_of_sets(kinds, footprints, sequence)
+def simulate_footprints(layer: Layer, footprints: dict, sequence) -> Simulated:
+    """DESIGN section 4's formulas, literally, over a layer's explicit per-tile sets
+    (``tile_footprints``)."""
+    return simulate_sets(Footprints({name: READ if layer.tensors[name].read_only
+                                     else ACCUMULATE for name in footprints}, footprints,
+                                    {name: tuple(layer.tensors[name].shape)
+                                     for name in footprints}), sequence)
 
 
 def elements(layer: Layer, tensor: Tensor) -> list[list[tuple[int, ...]]]:
@@ -173,7 +261,6 @@ def exhaustive_optimum(layer: Layer, buffer: int, traversals=("lex", "scan")):
     """The least ``(total, tiles, peak)`` over the whole search space of DESIGN section 4,
     every schedule simulated explicitly, and one schedule ``(tile, order, traversal)``
     reaching it; None when nothing fits. Exponential: for tiny layers only."""
-    sequences = {"lex": lex_sequence, "scan": scan_sequence}
     best = None
     sizes = [sorted({-(-layer.extents[d] // n) for n in range(1, layer.extents[d] + 1)})
              for d in layer.dims]
@@ -186,7 +273,7 @@ def exhaustive_optimum(layer: Layer, buffer: int, traversals=("lex", "scan")):
             position = [tiled.index(d) for d in order]
             for traversal in traversals:
                 sequence = []
-                for coordinate in sequences[traversal](grid):
+                for coordinate in SEQUENCES[traversal](grid):
                     canonical = [0] * len(tiled)
                     for p, value in zip(position, coordinate):
                         canonical[p] = value
@@ -233,6 +320,83 @@ def scan_sequence(grid: tuple[int, ...]) -> list[tuple[int, ...]]:
         return [()]
     rest = scan_sequence(grid[1:])
     return [(i,) + t for i in range(grid[0]) for t in (rest[::-1] if i % 2 else rest)]
+
+
+def _levels(grid: tuple[int, ...]) -> int:
+    """Bits of the largest coordinate: the levels of the power-of-two cube holding the grid."""
+    return max((n - 1).bit_length() for n in grid) if grid else 0
+
+
+def zorder_sequence(grid: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Morton order (docs/traversals.md): the tiles sorted by their coordinates' bits read
+    level by level from the most significant, the outer dim's bit first within a level."""
+    levels = _levels(grid)
+    return sorted(lex_sequence(grid), key=lambda tile: [
+        (c >> level) & 1 for level in reversed(range(levels)) for c in tile])
+
+
+def hilbert_sequence(grid: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The tiles in the order of the m-dimensional Hilbert curve of J. Skilling ("Programming
+    the Hilbert curve", AIP Conf. Proc. 707, 2004) over the smallest power-of-two cube holding
+    the grid, the tiles outside the grid left out (lex for fewer than two dims or one tile).
+
+    The curve is walked forwards: index h's point is Skilling's TransposetoAxes of h's
+    transpose (bit ``b * m + (m - 1 - i)`` of h is bit b of axis i). A point's top bits
+    depend only on the index's top digits, so every aligned block of indices fills one
+    aligned sub-cube; blocks whose sub-cube misses the grid are skipped whole."""
+    m, levels = len(grid), _levels(grid)
+    if m < 2 or levels == 0:
+        return lex_sequence(grid)
+
+    def axes(index: int) -> list[int]:
+        x = [0] * m
+        for b in range(levels):
+            for i in range(m):
+                x[i] |= ((index >> (b * m + m - 1 - i)) & 1) << b
+        t = x[m - 1] >> 1  # Gray decode
+        for i in range(m - 1, 0, -1):
+            x[i] ^= x[i - 1]
+        x[0] ^= t
+        q = 2
+        while q != 1 << levels:  # undo excess work
+            p = q - 1
+            for i in range(m - 1, -1, -1):
+                if x[i] & q:
+                    x[0] ^= p  # invert
+                else:
+                    t = (x[0] ^ x[i]) & p  # exchange
+                    x[0] ^= t
+                    x[i] ^= t
+            q <<= 1
+        return x
+
+    found = []
+
+    def walk(prefix: int, depth: int):
+        below = levels - depth  # levels of each axis the block leaves free
+        corner = [a >> below << below for a in axes(prefix << (below * m))]
+        if any(c >= n for c, n in zip(corner, grid)):
+            return
+        if below == 0:
+            found.append(tuple(corner))
+            return
+        for digit in range(1 << m):
+            walk(prefix << m | digit, depth + 1)
+
+    walk(0, 0)
+    return found
+
+
+SEQUENCES = {"lex": lex_sequence, "scan": scan_sequence, "zorder": zorder_sequence,
+             "hilbert": hilbert_sequence}
+
+
+def sequence(traversal, grid: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The tiles of a traversal (a name of ``SEQUENCES``, from its definition here, or an
+    explicit list of grid coordinates, returned as given) over ``grid``."""
+    if isinstance(traversal, str):
+        return SEQUENCES[traversal](tuple(grid))
+    return [tuple(int(c) for c in t) for t in traversal]
 
 
 def grid_of(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) -> tuple[int, ...]:

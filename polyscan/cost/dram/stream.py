@@ -33,12 +33,16 @@ class Transfer:
     starts: np.ndarray  # bytes
     lengths: np.ndarray  # bytes
     operand: str
+    # ``schedule_transfers``'s step: k for the writes before the k-th tile (from 0) and its
+    # reads, the number of tiles for the writes after the last (None: not from a schedule)
+    step: int | None = None
 
 
 def schedule_transfers(schedule: Schedule, memory: Memory,
                        tensor_of: Callable[[str], str] | None = None) -> Iterator[Transfer]:
-    """Transfers of ``schedule`` in order; ``tensor_of(operand key)`` names the DRAM tensor an
-    operand is (operands of one tensor share its placement; default: each its own)."""
+    """Transfers of ``schedule`` in order, each tagged with its tile ``step``;
+    ``tensor_of(operand key)`` names the DRAM tensor an operand is (operands of one tensor
+    share its placement; default: each its own)."""
     nest = schedule.nest
     footprints = nest_footprints(nest)
     sizes = {d: schedule.tile_size(d) for d in nest.dims}
@@ -51,14 +55,21 @@ def schedule_transfers(schedule: Schedule, memory: Memory,
                 if operand.kind in (READ, ACCUMULATE, EXPORTED)]
     origin = dict.fromkeys(nest.dims, 0)
     steps = [sizes[d] for d in schedule.order]
-    for coordinates in schedule.tile_sequence().tolist():
+    sequence = schedule.tile_sequence().tolist()
+    for k, coordinates in enumerate(sequence):
         origin.update(zip(schedule.order, [c * step for c, step in zip(coordinates, steps)]))
         for operand in operands:
-            yield from operand.leave(operand.box(origin))
+            yield from _at(k, operand.leave(operand.box(origin)))
         for operand in operands:
-            yield from operand.enter()
+            yield from _at(k, operand.enter())
     for operand in operands:
-        yield from operand.leave(None)
+        yield from _at(len(sequence), operand.leave(None))
+
+
+def _at(step: int, transfers: Iterable[Transfer]) -> Iterator[Transfer]:
+    for transfer in transfers:
+        transfer.step = step
+        yield transfer
 
 
 def batches(transfers: Iterable[Transfer], runs: int) -> Iterator[list[Transfer]]:
