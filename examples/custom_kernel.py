@@ -17,4 +17,4 @@ simulated = simulate(layer, schedule.tile, schedule.order, scan_sequence(schedul
 print(layer)
 print("counted:  ", counted)
 print("simulated:", simulated)
-assert counted == simulated
+assert simulated.matches(counted), simulated.differences(counted)

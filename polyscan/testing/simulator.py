@@ -48,14 +48,14 @@ class Simulated:
     def total(self) -> int:
         return sum(self.reads.values()) + sum(self.writes.values())
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         """Every field (keys as plain strings)."""
         return {name: _plain(getattr(self, name)) for name in self.FIELDS}
 
     def differences(self, other) -> dict[str, tuple]:
         """``{field: (simulated, other's)}`` for every field where ``other`` (anything with
         these attributes, e.g. a ``Traffic``) differs; empty when all agree."""
-        mine, theirs = self.as_dict(), {name: _plain(getattr(other, name))
+        mine, theirs = self.to_dict(), {name: _plain(getattr(other, name))
                                         for name in self.FIELDS}
         return {name: (mine[name], theirs[name]) for name in self.FIELDS
                 if mine[name] != theirs[name]}
