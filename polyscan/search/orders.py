@@ -17,17 +17,91 @@ bound cannot rule a combination out.
 
 Every function takes a ``Batch`` of combinations and returns the weighted reuse
 ``sum_X w_X reuse_X`` per combination (``w`` is 2 for the output, read back and written).
+The programs that find an order record, for each state, the step that reached its best
+value, and read the order back along those steps.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from .tables import INNER, OUTER, STEP, NestTables
+from .tables import INNER, OUTER, STEP, Cluster, NestTables
 
 UNREACHABLE = np.iinfo(np.int64).min // 4
+
+Dims = frozenset[str]
+"""A set of loop dims: the inner dims of a level, and the state of the program over subsets."""
+
+LEX, SCAN, SCAN_BOUND = "lex", "scan", "scan-bound"  # the kinds of Level and TableKey
+
+
+class Level(NamedTuple):
+    """One level of a loop order, ``step`` stepping just outside the ``inner`` dims: what a
+    level's reuse is memoised by.
+
+    ``kind`` LEX: its lex transitions. SCAN: its scan transitions whose step starts at an
+    even (``parity`` 0) or odd position, the inner dims in ``last`` at their last tile (at
+    odd parity ``last`` is empty: the sweep before ran backwards). SCAN_BOUND: the even scan
+    transitions, each cluster's inner dims wherever they make the most reuse (the bound).
+    """
+
+    kind: str
+    inner: Dims
+    step: str
+    parity: int = 0
+    last: Dims = frozenset()
+
+    def roles(self, dims: tuple[str, ...]) -> tuple[str, ...]:
+        """Each dim's role here (inactive dims, in neither set, count as outer)."""
+        step, inner = self.step, self.inner
+        return tuple([STEP if d == step else INNER if d in inner else OUTER for d in dims])
+
+
+class TableKey(NamedTuple):
+    """One cluster's table for a level: the cluster's index in the nest and the arguments of
+    ``Cluster.lex`` (LEX) or ``Cluster.scan`` (SCAN; ``inner_last`` one flag per INNER dim),
+    or the roles whose even scan tables SCAN_BOUND maximises over ``inner_last``."""
+
+    kind: str
+    cluster: int
+    roles: tuple[str, ...]
+    parity: int  # 0 but for SCAN
+    inner_last: tuple[bool, ...]  # () but for SCAN
+
+    def table(self, cluster: Cluster) -> np.ndarray:
+        """``(tensors, combos)``: the table over all of the cluster's combinations."""
+        if self.kind == LEX:
+            return cluster.lex(self.roles)
+        if self.kind == SCAN:
+            return cluster.scan(self.roles, self.parity, self.inner_last)
+        choices = itertools.product((False, True), repeat=self.roles.count(INNER))
+        return np.max([cluster.scan(self.roles, 0, last) for last in choices], axis=0)
+
+
+class ScanState(NamedTuple):
+    """A state of the exact scan program: the dims placed so far (inner to the next level)
+    and those of them a forward sweep over all of them leaves at their last tile."""
+
+    inner: Dims
+    last: Dims
+
+    def outside(self, d: str, odd: bool) -> ScanState:
+        """The state once ``d`` is placed just outside: a forward sweep over ``d`` ends at
+        its last tile, and the last inner sweep it made ran forwards (``last`` as it was)
+        when ``d`` has an ``odd`` number of tiles, backwards (all at the first) otherwise."""
+        return ScanState(self.inner | {d}, self.last | {d} if odd else frozenset({d}))
+
+
+class Step(NamedTuple):
+    """How a program reached a state's best value: from ``previous``, ``dim`` placed just
+    outside its inner dims."""
+
+    previous: Dims | ScanState
+    dim: str
 
 
 class Batch:
@@ -44,8 +118,8 @@ class Batch:
         self.grid = {d: c.grid[idx, i] for c, idx in zip(tables.clusters, indices)
                      for i, d in enumerate(c.dims)}
         self.dims = [d for c in tables.clusters for d in c.dims if self.grid[d].max() > 1]
-        self._gathered: dict = {}
-        self._levels: dict = {}
+        self._gathered: dict[TableKey, tuple[np.ndarray, np.ndarray]] = {}
+        self._levels: dict[tuple[Level, int | None], np.ndarray] = {}
 
     def tile_counts(self) -> np.ndarray:
         return np.prod([self.grid[d] for d in self.grid], axis=0)
@@ -64,21 +138,13 @@ class Batch:
             best = np.maximum(best, per_tensor.sum(axis=1))
         return best
 
-    def gathered(self, key, cluster_index: int, table_of) -> tuple[np.ndarray, np.ndarray]:
-        """``table[:, indices]`` for one cluster and which of its tensor rows are not all 0,
-        memoised by ``key`` within the batch (``table_of()`` makes the table if needed)."""
-        if key not in self._gathered:
-            values = table_of()[:, self.indices[cluster_index]]
-            self._gathered[key] = values, values.any(axis=1)
-        return self._gathered[key]
-
-    def level(self, key, roles_of, value_of, tensor: int | None = None) -> np.ndarray:
-        """``sum_X w_X prod_clusters value_of(cluster, roles)[X]`` for one level, memoised
-        by ``key``; tensors with an all-zero factor are skipped. With ``tensor``, only that
-        tensor's unweighted reuse."""
-        key = (key, tensor)
+    def level(self, level: Level, tensor: int | None = None) -> np.ndarray:
+        """``sum_X w_X prod_clusters table[X]`` for one level, per combination, memoised;
+        tensors with an all-zero factor are skipped. With ``tensor``, only that tensor's
+        unweighted reuse."""
+        key = level, tensor
         if key not in self._levels:
-            factors = [value_of(k, cluster, tuple(roles_of(d) for d in cluster.dims))
+            factors = [self._factor(k, cluster, level)
                        for k, cluster in enumerate(self.tables.clusters)]
             if tensor is None:  # on-chip data (weight 0): its reuse moves nothing
                 weights = self.tables.weights
@@ -98,29 +164,51 @@ class Batch:
                 self._levels[key] = product.sum(axis=0)
         return self._levels[key]
 
+    def _factor(self, k: int, cluster: Cluster, level: Level) -> tuple[np.ndarray, np.ndarray]:
+        """Cluster ``k``'s table for ``level`` at the batch's combinations, and which of its
+        tensor rows are not all 0; memoised by table, which many levels share."""
+        roles = level.roles(cluster.dims)
+        if level.kind == SCAN:
+            last = level.last
+            inner_last = tuple([d in last for d, role in zip(cluster.dims, roles)
+                                if role == INNER])
+            key = TableKey(SCAN, k, roles, level.parity, inner_last)
+        else:
+            key = TableKey(level.kind, k, roles, 0, ())
+        if key not in self._gathered:
+            values = key.table(cluster)[:, self.indices[k]]
+            self._gathered[key] = values, values.any(axis=1)
+        return self._gathered[key]
 
-def _roles(inner: frozenset, step: str):
-    """Roles of dims at the level where ``step`` steps inside the ``inner`` dims (inactive
-    dims, in neither, count as outer)."""
-    return lambda d: STEP if d == step else (INNER if d in inner else OUTER)
+
+LevelReuse = Callable[[Batch, Dims, str], np.ndarray]
+"""The reuse of putting a dim just outside a set of inner dims, per combination."""
+
+
+def _order_from(came_from: dict, state) -> tuple[str, ...]:
+    """The order (outer to inner) of the steps recorded into ``state`` from the start."""
+    order = []
+    while state in came_from:
+        state, d = came_from[state]
+        order.append(d)
+    return tuple(order)
 
 
 # --- lex ----------------------------------------------------------------------------------
 
-def _lex_level(batch: Batch, inner: frozenset, d: str, tensor=None) -> np.ndarray:
-    return batch.level(("lex", inner, d), _roles(inner, d), lambda k, cluster, roles:
-                       batch.gathered(("lex", k, roles), k, lambda: cluster.lex(roles)), tensor)
+def _lex_level(batch: Batch, inner: Dims, d: str, tensor: int | None = None) -> np.ndarray:
+    return batch.level(Level(LEX, inner, d), tensor)
 
 
 def lex_reuse(batch: Batch) -> np.ndarray:
     """Best weighted lex reuse over all orders, per combination."""
-    return _subset_program(batch, _lex_level, keep=False)[frozenset(batch.dims)]
+    return _subset_program(batch, _lex_level)[0]
 
 
 def lex_reuse_of_order(batch: Batch, order: tuple[str, ...]) -> np.ndarray:
     """Weighted lex reuse of one given loop order (outer to inner), per combination."""
     reuse = np.zeros(batch.size, dtype=np.int64)
-    inner = frozenset()
+    inner: Dims = frozenset()
     for d in reversed([d for d in order if d in batch.dims]):
         reuse += _lex_level(batch, inner, d)
         inner = inner | {d}
@@ -129,43 +217,25 @@ def lex_reuse_of_order(batch: Batch, order: tuple[str, ...]) -> np.ndarray:
 
 def lex_order(batch: Batch) -> tuple[str, ...]:
     """A best lex order (outer to inner) of a batch holding one combination."""
-    best = _subset_program(batch, _lex_level, keep=True)
-    return _trace_subsets(batch, best, _lex_level)
+    _, came_from = _subset_program(batch, _lex_level, trace=True)
+    return _order_from(came_from, frozenset(batch.dims))
 
 
 # --- scan ---------------------------------------------------------------------------------
 
-def _scan_bound_level(batch: Batch, inner: frozenset, d: str) -> np.ndarray:
-    roles_of = _roles(inner, d)
-    odd = batch.level(("scan", inner, frozenset(), d, 1), roles_of, lambda k, cluster, roles:
-                      batch.gathered(("scan", k, roles, 1, _none_last(roles)), k,
-                                     lambda: cluster.scan(roles, 1, _none_last(roles))))
-    even = batch.level(("scan-max", inner, d), roles_of, lambda k, cluster, roles:
-                       batch.gathered(("scan-max", k, roles), k, lambda: np.max(
-                           [cluster.scan(roles, 0, last) for last in _inner_choices(roles)],
-                           axis=0)))
-    return odd + even
+def _scan_bound_level(batch: Batch, inner: Dims, d: str) -> np.ndarray:
+    return batch.level(Level(SCAN, inner, d, 1)) + batch.level(Level(SCAN_BOUND, inner, d))
 
 
 def scan_reuse_bound(batch: Batch) -> np.ndarray:
     """An upper bound on the weighted scan reuse of every order (lex-sized state)."""
-    return _subset_program(batch, _scan_bound_level, keep=False)[frozenset(batch.dims)]
+    return _subset_program(batch, _scan_bound_level)[0]
 
 
-def _scan_level(batch: Batch, inner: frozenset, last: frozenset, d: str,
-                tensor=None) -> np.ndarray:
-    roles_of = _roles(inner, d)
-
-    def at(parity):
-        def value(k, cluster, roles):
-            flags = tuple(parity == 0 and dim in last
-                          for dim, role in zip(cluster.dims, roles) if role == INNER)
-            return batch.gathered(("scan", k, roles, parity, flags), k,
-                                  lambda: cluster.scan(roles, parity, flags))
-        return value
-
-    return (batch.level(("scan", inner, last, d, 0), roles_of, at(0), tensor)
-            + batch.level(("scan", inner, frozenset(), d, 1), roles_of, at(1), tensor))
+def _scan_level(batch: Batch, state: ScanState, d: str,
+                tensor: int | None = None) -> np.ndarray:
+    return (batch.level(Level(SCAN, state.inner, d, 0, state.last), tensor)
+            + batch.level(Level(SCAN, state.inner, d, 1), tensor))
 
 
 def reuse_per_tensor(batch: Batch, order: tuple[str, ...], traversal: str) -> np.ndarray:
@@ -173,97 +243,82 @@ def reuse_per_tensor(batch: Batch, order: tuple[str, ...], traversal: str) -> np
     order (outer to inner) and lex or scan."""
     active = [d for d in order if d in batch.dims]
     reuse = np.zeros(len(batch.tables.keys), dtype=np.int64)
-    inner, last = frozenset(), frozenset()
+    state = ScanState(frozenset(), frozenset())
     for d in reversed(active):
         for x in range(len(reuse)):
-            level = (_lex_level(batch, inner, d, x) if traversal == "lex"
-                     else _scan_level(batch, inner, last, d, x))
+            level = (_lex_level(batch, state.inner, d, x) if traversal == "lex"
+                     else _scan_level(batch, state, d, x))
             reuse[x] += level[0]
-        (target, _), (other, _) = _scan_targets(batch, inner, last, d)
-        inner, last = target if batch.grid[d][0] % 2 == 1 else other
+        state = state.outside(d, batch.grid[d][0] % 2 == 1)
     return reuse
 
 
-def _scan_targets(batch: Batch, inner: frozenset, last: frozenset, d: str):
-    """States reached by putting ``d`` outside ``(inner, last)``, with where each applies."""
-    odd = batch.grid[d] % 2 == 1  # after a forward sweep over d, the inner sweep ran forward
-    return (((inner | {d}, last | {d}), odd), ((inner | {d}, frozenset({d})), ~odd))
-
-
-def _scan_program(batch: Batch) -> dict:
-    """Exact program over states (inner dims, those of them left at their last tile)."""
-    best = {(frozenset(), frozenset()): np.zeros(batch.size, dtype=np.int64)}
+def _scan_program(batch: Batch, trace: bool = False
+                  ) -> tuple[dict[ScanState, np.ndarray], dict[ScanState, Step]]:
+    """Exact program over ``ScanState``s: the best reuse of each (``UNREACHABLE`` for
+    combinations that cannot reach it). With ``trace`` (a batch of one combination), also
+    the step into each state that first reached its best value."""
+    best = {ScanState(frozenset(), frozenset()): np.zeros(batch.size, dtype=np.int64)}
+    came_from: dict[ScanState, Step] = {}
     for size in range(len(batch.dims)):
-        for (inner, last) in [key for key in best if len(key[0]) == size
-                              and best[key].max() > UNREACHABLE // 2]:
+        for state in [s for s in best if len(s.inner) == size
+                      and best[s].max() > UNREACHABLE // 2]:
             for d in batch.dims:
-                if d in inner:
+                if d in state.inner:
                     continue
-                gain = best[inner, last] + _scan_level(batch, inner, last, d)
-                for key, applies in _scan_targets(batch, inner, last, d):
+                gain = best[state] + _scan_level(batch, state, d)
+                odd = batch.grid[d] % 2 == 1
+                for target, applies in ((state.outside(d, True), odd),
+                                        (state.outside(d, False), ~odd)):
                     candidate = np.where(applies, gain, UNREACHABLE)
-                    best[key] = np.maximum(best[key], candidate) if key in best else candidate
-    return best
+                    current = best.get(target)
+                    if trace and candidate[0] > (UNREACHABLE if current is None
+                                                 else current[0]):
+                        came_from[target] = Step(state, d)
+                    best[target] = candidate if current is None else \
+                        np.maximum(current, candidate)
+    return best, came_from
 
 
 def scan_reuse(batch: Batch) -> np.ndarray:
     """Exact best weighted scan reuse over all orders, per combination."""
-    best = _scan_program(batch)
-    return np.max([v for (inner, _), v in best.items() if len(inner) == len(batch.dims)],
+    best, _ = _scan_program(batch)
+    return np.max([v for state, v in best.items() if len(state.inner) == len(batch.dims)],
                   axis=0)
 
 
 def scan_order(batch: Batch) -> tuple[str, ...]:
     """A best scan order (outer to inner) of a batch holding one combination."""
-    best = _scan_program(batch)
-    full = [key for key in best if len(key[0]) == len(batch.dims)]
-    key = max(full, key=lambda k: best[k][0])
-    order = []
-    while key[0]:
-        key, d = next((previous, d) for previous in best if len(previous[0]) == len(key[0]) - 1
-                      for d in key[0] - previous[0]
-                      if any(target == key and applies[0]
-                             for target, applies in _scan_targets(batch, *previous, d))
-                      and best[previous][0] > UNREACHABLE // 2
-                      and best[previous][0] + _scan_level(batch, *previous, d)[0] == best[key][0])
-        order.append(d)
-    return tuple(order)
+    best, came_from = _scan_program(batch, trace=True)
+    full = max((s for s in best if len(s.inner) == len(batch.dims)), key=lambda s: best[s][0])
+    return _order_from(came_from, full)
 
 
 # --- the program over subsets ---------------------------------------------------------------
 
-def _subset_program(batch: Batch, level, keep: bool) -> dict:
-    """Longest path over subsets of dims: ``best[S | d] = max(best[S] + level(S, d))``."""
-    best = {frozenset(): np.zeros(batch.size, dtype=np.int64)}
-    for size in range(len(batch.dims)):
-        layer = [s for s in best if len(s) == size]
-        for inner in layer:
+def _subset_program(batch: Batch, level: LevelReuse, trace: bool = False
+                    ) -> tuple[np.ndarray, dict[Dims, Step]]:
+    """Longest path over subsets of dims, ``best[S | d] = max(best[S] + level(S, d))``: the
+    best over all dims (each size's states are dropped once the next size's are done).
+
+    With ``trace`` (a batch of one combination), also the step into each subset that reached
+    its best value, ties to the dim earliest in the nest (a rule of the nest, not of the
+    order in which the program happens to reach states)."""
+    rank = {d: i for i, d in enumerate(batch.dims)}
+    best: dict[Dims, np.ndarray] = {frozenset(): np.zeros(batch.size, dtype=np.int64)}
+    came_from: dict[Dims, Step] = {}
+    for _ in batch.dims:
+        larger: dict[Dims, np.ndarray] = {}
+        for inner, value in best.items():
             for d in batch.dims:
-                if d not in inner:
-                    gain = best[inner] + level(batch, inner, d)
-                    key = inner | {d}
-                    best[key] = np.maximum(best[key], gain) if key in best else gain
-        if not keep:  # every superset one larger is done
-            for inner in layer:
-                del best[inner]
-    return best
-
-
-def _trace_subsets(batch: Batch, best: dict, level) -> tuple[str, ...]:
-    """The order behind the best value, ties to the earliest dim of the nest (not a set's
-    iteration order: that varies with the hash seed from run to run)."""
-    key, order = frozenset(batch.dims), []
-    while key:
-        d = next(d for d in batch.dims if d in key and
-                 best[key - {d}][0] + level(batch, key - {d}, d)[0] == best[key][0])
-        order.append(d)
-        key = key - {d}
-    return tuple(order)
-
-
-def _none_last(roles) -> tuple[bool, ...]:
-    return tuple(False for role in roles if role == INNER)
-
-
-def _inner_choices(roles):
-    return list(itertools.product((False, True), repeat=sum(r == INNER for r in roles)))
+                if d in inner:
+                    continue
+                gain = value + level(batch, inner, d)
+                key = inner | {d}
+                current = larger.get(key)
+                if trace and (current is None or gain[0] > current[0] or (
+                        gain[0] == current[0] and rank[d] < rank[came_from[key].dim])):
+                    came_from[key] = Step(inner, d)
+                larger[key] = gain if current is None else np.maximum(current, gain)
+        best = larger
+    return best[frozenset(batch.dims)], came_from
