@@ -72,21 +72,11 @@ def _kernel(kind):
 
 
 @st.composite
-def add_layers(draw):
-    return _kernel("add").layer(name="add", C=draw(st.integers(1, 4)), IH=draw(st.integers(1, 6)),
-                                IW=draw(st.integers(1, 6)))
-
-
-@st.composite
-def multiply_layers(draw):
-    return _kernel("multiply").layer(name="mul", C=draw(st.integers(1, 4)),
-                                     IH=draw(st.integers(1, 6)), IW=draw(st.integers(1, 6)))
-
-
-@st.composite
-def copy_layers(draw):
-    return _kernel("copy").layer(name="copy", C=draw(st.integers(1, 4)),
-                                 IH=draw(st.integers(1, 6)), IW=draw(st.integers(1, 6)))
+def per_position_layers(draw, kind: str, name: str, size: int):
+    """A layer of a kernel file over (C, IH, IW) alone: add, multiply, copy, normalization,
+    reduce, broadcast."""
+    return _kernel(kind).layer(name=name, C=draw(st.integers(1, 4)),
+                               IH=draw(st.integers(1, size)), IW=draw(st.integers(1, size)))
 
 
 @st.composite
@@ -112,24 +102,6 @@ def conv_transpose_layers(draw):
         name="convT", K=draw(st.integers(1, 2)), C=draw(st.integers(1, 2)), IH=height,
         IW=width, KH=kh, KW=kw, SH=sh, SW=sw, PT=pads[0], PL=pads[1], PB=pads[2], PR=pads[3],
         OPH=draw(st.integers(0, sh - 1)), OPW=draw(st.integers(0, sw - 1)))
-
-
-@st.composite
-def normalization_layers(draw):
-    return _kernel("normalization").layer(name="norm", C=draw(st.integers(1, 4)),
-                                          IH=draw(st.integers(1, 5)), IW=draw(st.integers(1, 5)))
-
-
-@st.composite
-def reduce_layers(draw):
-    return _kernel("reduce").layer(name="reduce", C=draw(st.integers(1, 4)),
-                                   IH=draw(st.integers(1, 5)), IW=draw(st.integers(1, 5)))
-
-
-@st.composite
-def broadcast_layers(draw):
-    return _kernel("broadcast").layer(name="bcast", C=draw(st.integers(1, 4)),
-                                      IH=draw(st.integers(1, 5)), IW=draw(st.integers(1, 5)))
 
 
 @st.composite
@@ -179,16 +151,16 @@ LAYERS = {
     "pool": pool_layers(),
     "grouped_conv2d": grouped_layers(),
     "scale": scale_layers(),
-    "add": add_layers(),
-    "multiply": multiply_layers(),
-    "copy": copy_layers(),
+    "add": per_position_layers("add", "add", 6),
+    "multiply": per_position_layers("multiply", "mul", 6),
+    "copy": per_position_layers("copy", "copy", 6),
     "upsample": upsample_layers(),
     "conv_transpose": conv_transpose_layers(),
-    "normalization": normalization_layers(),
+    "normalization": per_position_layers("normalization", "norm", 5),
     "pad": pad_layers(),
     "matmul": matmul_layers(),
-    "reduce": reduce_layers(),
-    "broadcast": broadcast_layers(),
+    "reduce": per_position_layers("reduce", "reduce", 5),
+    "broadcast": per_position_layers("broadcast", "bcast", 5),
     "viewed": viewed_layers(),
 }
 
