@@ -335,6 +335,16 @@ def test_constructors_take_numpy_integers_and_refuse_odd_names_and_sizes():
         ps.fully_connected(2 ** 32, 2 ** 32)
 
 
+def test_counts_past_64_bits_are_refused_and_large_real_layers_are_not():
+    """The search's sums over the finest tiling are bounded by what a footprint can hold (at
+    most the elements the nest touches): AlexNet's and VGG's classifiers (9216 x 4096) are
+    searched and reach their compulsory traffic; a layer whose sums could wrap is refused."""
+    with pytest.raises(ps.CountOverflowError, match="past exact 64-bit arithmetic"):
+        ps.optimize(ps.fully_connected(2 ** 25, 2 ** 25), 65536)
+    layer = ps.fully_connected(9216, 4096)
+    assert ps.traffic(ps.optimize(layer, 65536)).total == 9216 * 4096 + 9216 + 4096
+
+
 @pytest.mark.parametrize("options, message", [
     ({"tile": "y=2"}, "tile must be a mapping"),
     ({"tile": [("y", 2)]}, "tile must be a mapping"),

@@ -21,7 +21,7 @@ from ..errors import CountOverflowError, ScheduleError
 from ..model.nest import ACCUMULATE, EXPORTED, ITERATIONS, READ, Nest
 from ..model.schedule import Schedule
 from ..polyhedral.closed_form import LIMIT, distinct_rows
-from ..polyhedral.footprint import RESET, Component, nest_footprints
+from ..polyhedral.footprint import RESET, Component, nest_footprints, touched_elements
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,12 @@ def traffic(schedule: Schedule) -> Traffic:
 
 def check_magnitude(nest: Nest, tiles: int):
     """Refuse a nest whose sums over ``tiles`` tiles could pass exact int64 arithmetic: every
-    count is at most tiles x the largest footprint (the product of its components'
-    bounds), times 2 for the output's read-back and write."""
+    count is at most tiles x the largest footprint, times 2 for the output's read-back and
+    write. A footprint is at most what the whole nest touches, and at most the product of
+    its components' bounds; each closed form's own evaluation is checked when it is built."""
     for key, footprint in nest_footprints(nest).items():
-        largest = math.prod(c.size.bound for c in footprint.components)
+        largest = min(math.prod(c.size.bound for c in footprint.components),
+                      touched_elements(nest.operands[key]))
         if 2 * tiles * largest >= LIMIT:
             raise CountOverflowError(f"{nest.name}: counts of {key} could reach "
                                      f"{2 * tiles * largest:.3g}, past exact 64-bit arithmetic")
