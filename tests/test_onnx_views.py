@@ -278,3 +278,23 @@ def test_a_decomposed_layer_norm_over_tokens(tmp_path):
     net = check_views(g.model(out), tmp_path)
     assert [layer.kind for layer in net.layers] == ["pointwise", "reduce", "broadcast",
                                                     "reduce", "broadcast", "pointwise"]
+
+
+def test_a_view_made_of_pieces_still_splits_into_per_dim_components():
+    """A Concat's slices compose into a view of several pieces; the layer's access must still
+    be one convex map where it can be, or its footprint couples every dim (DenseNet's layers
+    reading the block's features could not be searched)."""
+    import islpy as isl
+
+    from polyscan.polyhedral.footprint import relation_components
+
+    layer = ps.pointwise(4, 2, 3, 3, name="p")
+    box = "0 <= y < 3 and 0 <= x < 3"
+    view = isl.Map(f"{{ I[c, y, x] -> T[c, y, x] : 0 <= c < 2 and {box}; "
+                   f"I[c, y, x] -> T[c, y, x] : 2 <= c < 4 and {box} }}")
+    viewed = layer.with_views({"I": ((6, 3, 3), view)})
+    assert relation_components(viewed.nest, viewed.nest.operands["I"]) == \
+        [(("c",), (0,)), (("y",), (1,)), (("x",), (2,))]
+    schedule = dict(tile={"c": 3, "y": 2}, order=("c", "y"), traversal="scan")
+    assert ps.traffic(ps.Schedule(viewed, **schedule)).total == \
+        ps.traffic(ps.Schedule(layer, **schedule)).total

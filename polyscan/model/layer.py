@@ -61,7 +61,9 @@ class Tensor:
                 and view.domain().is_equal(self.space) and view.range().is_subset(space)):
             raise LayerShapeError(f"tensor {self.name}: the view must map each of its "
                                   f"{self.size} elements to its own element of {shape}")
-        access = self.access.intersect_range(self.space).apply_range(view)
+        # coalesced: a view composed of pieces (a Concat's slices) is one convex map where it
+        # can be, so its footprint still splits into per-dim components
+        access = self.access.intersect_range(self.space).apply_range(view).coalesce()
         return replace(self, shape=tuple(shape), space=space, access=access, view=view,
                        kernel_shape=self.shape)
 
