@@ -9,6 +9,8 @@ from pathlib import Path
 from .cost.dram import DramCost, DramSettings
 from .cost.dram.stream import schedule_transfers
 from .cost.dram.trace import TraceSummary, check_trace_target, write_bursts
+from .errors import PolyscanError
+from .model.schedule import Schedule
 from .network import partition
 from .network.graph import Network
 from .network.plan import Plan
@@ -36,7 +38,7 @@ def dram_cost(subject, preset: str = "ddr3-1600", element_bits: int = 8,
     """Energy, time and row-buffer figures of a schedule or a plan (docs/dram.md)."""
     settings = DramSettings(preset, element_bits, layout, mapping, alignment)
     return subject.dram_cost(settings) if isinstance(subject, Plan) else \
-        settings.cost(subject)
+        settings.cost(_schedule(subject, "dram_cost"))
 
 
 def write_trace(subject, path, format: str = "dramsim3", preset: str = "ddr3-1600",
@@ -47,7 +49,15 @@ def write_trace(subject, path, format: str = "dramsim3", preset: str = "ddr3-160
     settings = DramSettings(preset, element_bits, layout, mapping, alignment)
     if isinstance(subject, Plan):
         return subject.write_trace(path, format, settings)
-    path = Path(path)
+    subject, path = _schedule(subject, "write_trace"), Path(path)
     check_trace_target(path, format)
     return write_bursts([schedule_transfers(subject, settings.memory())],
                         settings.cost(subject), settings.device()[0].burst_bytes, path, format)
+
+
+def _schedule(subject, call: str) -> Schedule:
+    """``subject`` if it is a schedule (a plan was handled before); else a clear error."""
+    if not isinstance(subject, Schedule):
+        raise PolyscanError(f"{call} takes a Schedule, FusedSchedule or Plan, got "
+                            f"{type(subject).__name__}")
+    return subject

@@ -335,6 +335,13 @@ def test_constructors_take_numpy_integers_and_refuse_odd_names_and_sizes():
         ps.fully_connected(2 ** 32, 2 ** 32)
 
 
+@pytest.mark.parametrize("call", [lambda s: ps.dram_cost(s),
+                                  lambda s: ps.write_trace(s, "unused.trc")])
+def test_dram_figures_of_something_not_a_schedule_are_a_polyscan_error(call):
+    with pytest.raises(ps.PolyscanError, match="takes a Schedule, FusedSchedule or Plan"):
+        call(ps.pointwise(2, 2, 2, 2))
+
+
 def test_counts_past_64_bits_are_refused_and_large_real_layers_are_not():
     """The search's sums over the finest tiling are bounded by what a footprint can hold (at
     most the elements the nest touches): AlexNet's and VGG's classifiers (9216 x 4096) are
