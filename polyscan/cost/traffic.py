@@ -99,8 +99,9 @@ def check_magnitude(nest: Nest, tiles: int):
     write. A footprint is at most what the whole nest touches, and at most the product of
     its components' bounds; each closed form's own evaluation is checked when it is built."""
     for key, footprint in nest_footprints(nest).items():
-        largest = min(math.prod(c.size.bound for c in footprint.components),
-                      touched_elements(nest.operands[key]))
+        largest = math.prod(c.size.bound for c in footprint.components)
+        if 2 * tiles * largest >= LIMIT:  # the ISL count only where the bounds do not suffice
+            largest = min(largest, touched_elements(nest.operands[key]))
         if 2 * tiles * largest >= LIMIT:
             raise CountOverflowError(f"{nest.name}: counts of {key} could reach "
                                      f"{2 * tiles * largest:.3g}, past exact 64-bit arithmetic")
