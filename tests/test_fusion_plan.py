@@ -129,3 +129,22 @@ def test_the_energy_partition_is_the_best_of_all_partitions(net, buffer):
         if None not in costs and (best is None or sum(costs) < best):
             best = sum(costs)
     assert sum(g.measure("energy") for g in plan.groups) == pytest.approx(best)
+
+
+def test_a_window_read_through_a_flatten_is_not_searched_and_a_view_alone_is():
+    """AlexNet's last max pool fused with its first classifier layer reads the pool's input
+    through the flatten's divisions, a window per channel position: barvinok takes minutes
+    per count, so the group is reported too coupled; the average pool (one element per
+    position) with the classifier is searched."""
+    from polyscan.search.tables import too_coupled
+    from tests.test_models import MODELS
+
+    net = ps.load_onnx(MODELS / "torchvision_alexnet.onnx")
+    kinds = [layer.kind for layer in net.layers]
+    classifier = kinds.index("fully_connected")
+    assert kinds[classifier - 2:classifier] == ["pool", "pool"]  # max pool, average pool
+    pooled = _Run(net, net.layers[classifier - 2:classifier + 1])
+    assert pooled.valid and "integer division" in too_coupled(pooled.nest)
+    viewed = _Run(net, net.layers[classifier - 1:classifier + 1])
+    assert viewed.valid and too_coupled(viewed.nest) is None
+    assert viewed.search(65536, ("lex", "scan"), {}) is not None

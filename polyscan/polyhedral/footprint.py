@@ -172,6 +172,26 @@ def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, .
     return _RELATIONS.get(key, lambda: _relation_components(nest, operand))
 
 
+def divided_window(nest: Nest, operand: Operand) -> tuple[str, ...]:
+    """The loop dims of a footprint component that reaches its elements through an integer
+    division (a flattened or reshaped tensor) and touches a window of them per iteration
+    (a fused producer's pool or conv behind the view), or () if there is none.
+
+    Barvinok counts the image of such a component slowly (AlexNet's last max pool fused with
+    its first classifier layer, ``c -> (c // 36, 2 ((c // 6) % 6) + r, 2 (c % 6) + s)``:
+    minutes for one count); a view alone (one element per iteration) or a window alone
+    counts in milliseconds."""
+    clipped = operand.relation.intersect_range(operand.space)
+    for loop_dims, positions in relation_components(nest, operand):
+        if not positions:
+            continue
+        component = _keep_outputs(clipped, set(positions))
+        if any(b.dim(isl.dim_type.div) for b in component.get_basic_maps()) and \
+                not component.is_single_valued():
+            return loop_dims
+    return ()
+
+
 def _relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, ...],
                                                                      tuple[int, ...]]]:
     """Groups of element indices (positions) with the loop dims (names) they depend on, such

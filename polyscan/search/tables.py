@@ -34,6 +34,7 @@ from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
 from ..polyhedral.footprint import (
     RESET,
     Component,
+    divided_window,
     nest_footprints,
     relation_components,
     touched_elements,
@@ -242,12 +243,19 @@ def too_coupled(nest: Nest) -> str | None:
     """Why the search cannot tabulate ``nest`` (None: it can). A footprint that is no
     product of small per-dim parts (one tensor read two ways inside a fused group, say a
     layer's output read by a 3x3 and a 1x1 branch) couples dims: barvinok's counts over
-    many parameters take minutes, and its tables enumerate every tile position."""
+    many parameters take minutes, and its tables enumerate every tile position. So does a
+    window read through a division (``footprint.divided_window``)."""
     widest = max((dims for operand in nest.operands.values() if operand.in_buffer
                   for dims, _ in relation_components(nest, operand)), key=len, default=())
     if len(widest) > MAX_COMPONENT_DIMS:
         return (f"a footprint couples loop dims {', '.join(widest)} (at most "
                 f"{MAX_COMPONENT_DIMS} can be counted in reasonable time)")
+    divided = next((dims for operand in nest.operands.values() if operand.in_buffer
+                    for dims in [divided_window(nest, operand)] if dims), ())
+    if divided:
+        return (f"a footprint over loop dims {', '.join(divided)} reads a window through an "
+                f"integer division (a flattened tensor behind a pool or conv), which "
+                f"barvinok takes minutes to count")
     rows = table_rows(nest)
     if rows > MAX_ROWS:
         return (f"its tables would enumerate {rows:,} tile positions (at most {MAX_ROWS:,}) "
