@@ -153,3 +153,41 @@ def test_a_search_split_over_two_processes_finds_the_same_schedules(monkeypatch)
         a, b = alone.results[traversal], split.results[traversal]
         assert (a.total, a.tiles, a.peak, a.schedule.tile, a.schedule.order) == \
             (b.total, b.tiles, b.peak, b.schedule.tile, b.schedule.order)
+
+
+def _pruned_totals_keep_the_optimum(nest, buffer):
+    """Each traversal's totals function, given an incumbent just above the optimum (the
+    most it can prune while keeping it), still finds the optimum: the least (total, tiles,
+    peak, flat) key over every feasible combination evaluated by the whole exact program."""
+    from polyscan.search.optimizer import _lex_totals, _scan_totals
+    from polyscan.search.orders import lex_reuse, scan_reuse
+
+    space = Space(tables_for(nest), None, "nest")
+    flat, tiles, peaks = space.feasible(buffer)
+    batch = space.batch(flat)
+    for totals, reuse in ((_lex_totals, lex_reuse), (_scan_totals, scan_reuse)):
+        optimum = space.least(space.base(batch) - reuse(batch), tiles, peaks, flat)[0]
+        above = optimum[:3] + (optimum[3] + 1,)
+        found, _ = totals(space, flat, tiles, peaks, (above,))
+        assert found[:1] == (optimum,), totals.__name__
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.sampled_from(sorted(LAYERS)), st.data(), st.floats(0, 1))
+def test_pruning_between_sizes_of_the_programs_keeps_the_optimum(kind, data, share):
+    """The search drops combinations between sizes of its programs on a partial bound
+    (``orders.program_where``) and then on the scan bound: neither drops the optimum."""
+    layer = data.draw(LAYERS[kind])
+    smallest, full = _smallest(layer), ps.traffic(ps.Schedule(layer)).peak
+    _pruned_totals_keep_the_optimum(layer.nest, smallest + int(share * (full - smallest)))
+
+
+@pytest.mark.parametrize("buffer", [150, 400, 1500])
+def test_pruning_keeps_the_optimum_of_a_fused_group(buffer):
+    """As above, on a fused group of the tiny network (six dims, thousands of combinations)."""
+    from test_fusion_plan import tiny_network
+
+    from polyscan.network.partition import _Run
+
+    net = tiny_network()
+    _pruned_totals_keep_the_optimum(_Run(net, net.layers[1:4]).nest, buffer)

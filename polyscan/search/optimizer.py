@@ -6,9 +6,10 @@ order of the dims, lex and scan. Every tile-size combination is evaluated: its e
 the best of all ``m!`` orders at once (``orders.lex_reuse``); for scan, the same program on
 an upper bound of reuse gives a lower bound of traffic for every combination, and the exact
 scan program (``orders.scan_reuse``) then runs on combinations in increasing order of that
-bound until the bound passes the best exact traffic found. Nothing is sampled: a schedule is
-only skipped when a valid bound proves it cannot win. Ties go to fewer tiles, then lower peak,
-then the traversal listed first. See ``docs/optimizer.md``.
+bound until the bound passes the best exact traffic found; both programs drop a combination
+part-way once a partial bound shows it cannot win (``orders.program_where``). Nothing is
+sampled: a schedule is only skipped when a valid bound proves it cannot win. Ties go to
+fewer tiles, then lower peak, then the traversal listed first. See ``docs/optimizer.md``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from ..model.schedule import Schedule
 from .orders import (
     Batch,
     lex_order,
-    lex_reuse,
+    lex_reuse_where,
     reuse_per_tensor,
     scan_order,
     scan_reuse,
-    scan_reuse_bound,
+    scan_reuse_bound_where,
 )
 from .parallel import evaluate_split
 from .tables import NestTables, tables_for
@@ -42,6 +43,7 @@ SEARCHABLE = ("lex", "scan")
 OBJECTIVES = ("traffic", "energy", "latency")
 CHUNK = 1 << 15  # tile-size combinations evaluated together
 CANDIDATES = 16  # least-traffic schedules per traversal compared on DRAM energy or time
+FIRST_ROUND = 1024  # combinations evaluated before the first incumbent prunes the rest
 
 
 @dataclass
@@ -51,7 +53,7 @@ class TraversalResult:
     traversal: str
     schedule: Schedule
     traffic: Traffic  # computed from the tables; equal to ps.traffic(schedule) (tested)
-    exact_evaluations: int  # combinations evaluated exactly (all of them, for lex)
+    exact_evaluations: int  # combinations whose exact program ran to the end
     dram: DramCost | None = None  # when the objective is energy or latency
 
     @property
@@ -213,7 +215,7 @@ class Space:
         floor = self.tables.compulsory
         ranking = np.lexsort((flat, peaks, tiles))
         best = {t: () for t in targets}
-        for first, last in _growing(len(ranking), 1024):
+        for first, last in _growing(len(ranking), FIRST_ROUND):
             chosen = ranking[first:last]
             alive = np.zeros(len(chosen), dtype=bool)
             for b in best.values():
@@ -292,26 +294,50 @@ class Space:
 
 
 def _lex_totals(space: Space, flat, tiles, peaks, best):
-    """Exact best lex traffic of every combination (over all orders at once)."""
-    found = ()
+    """Best lex traffic (over all orders at once): the exact program, size by size, on the
+    combinations whose traffic bound (``orders.lex_reuse_where``) can still beat the best
+    found; returns the best keys and the combinations evaluated to the end."""
+    found, evaluated = (), 0
     for first in range(0, len(flat), CHUNK):
         part = slice(first, first + CHUNK)
-        batch = space.batch(flat[part])
-        totals = space.base(batch) - lex_reuse(batch)
-        found = space.merge(found, space.least(totals, tiles[part], peaks[part], flat[part]))
-    return found, len(flat)
+        keys = flat[part], tiles[part], peaks[part]
+        batch = space.batch(keys[0])
+        base = space.base(batch)
+
+        def wanted(rows, reuse_bound):
+            limit = space.limit(space.merge(best, found))
+            return _below((base[rows] - reuse_bound, keys[1][rows], keys[2][rows],
+                           keys[0][rows]), limit)
+
+        reuse, rows = lex_reuse_where(batch, wanted)
+        evaluated += len(rows)
+        found = space.merge(found, space.least(base[rows] - reuse, keys[1][rows],
+                                               keys[2][rows], keys[0][rows]))
+    return found, evaluated
 
 
 def _scan_totals(space: Space, flat, tiles, peaks, best):
-    """Best scan traffic: a bound for every combination, the exact program where the bound
-    does not rule the combination out (exact traffic >= bound), in increasing bound order."""
-    bounds, bases = [], []
+    """Best scan traffic: a bound for every combination that a partial bound does not
+    already rule out against ``best`` (``orders.scan_reuse_bound_where``), then the exact
+    program where the bound does not rule the combination out (exact traffic >= bound), in
+    increasing bound order."""
+    limit = space.limit(best)
+    bounds, bases, kept = [], [], []
     for first in range(0, len(flat), CHUNK):
-        batch = space.batch(flat[first:first + CHUNK])
+        part = np.arange(first, min(first + CHUNK, len(flat)))
+        batch = space.batch(flat[part])
         base = space.base(batch)
-        bases.append(base)
-        bounds.append(base - scan_reuse_bound(batch))
-    bound, base = np.concatenate(bounds), np.concatenate(bases)
+
+        def wanted(rows, reuse_bound):
+            at = part[rows]
+            return _below((base[rows] - reuse_bound, tiles[at], peaks[at], flat[at]), limit)
+
+        reuse, rows = scan_reuse_bound_where(batch, wanted)
+        bases.append(base[rows])
+        bounds.append(base[rows] - reuse)
+        kept.append(part[rows])
+    bound, base, kept = np.concatenate(bounds), np.concatenate(bases), np.concatenate(kept)
+    flat, tiles, peaks = flat[kept], tiles[kept], peaks[kept]
     ranking = np.lexsort((flat, peaks, tiles, bound))
     found, evaluated = (), 0
     for first, last in _growing(len(ranking), 256):

@@ -13,7 +13,8 @@ while all dims outside it have an odd number of tiles (otherwise at its first). 
 state is ``(S, L)``, ``L`` the inner dims left at their last tile (``scan_reuse``). An upper
 bound with the lex-sized state ``S`` takes, for ``g`` even, the better of first and last for
 every inner dim (``scan_reuse_bound``); the optimizer runs the exact program only where the
-bound cannot rule a combination out.
+bound cannot rule a combination out. Both subset programs can drop combinations between
+sizes on a partial bound (``program_where``, ``Batch.entries``).
 
 Every function takes a ``Batch`` of combinations and returns the weighted reuse
 ``sum_X w_X reuse_X`` per combination (``w`` is 2 for the output, read back and written).
@@ -37,6 +38,7 @@ Dims = frozenset[str]
 """A set of loop dims: the inner dims of a level, and the state of the program over subsets."""
 
 LEX, SCAN, SCAN_BOUND = "lex", "scan", "scan-bound"  # the kinds of Level and TableKey
+ENTRIES = "entries"  # a TableKey of Cluster.entries (parity 1: first or last tile)
 
 
 class Level(NamedTuple):
@@ -78,6 +80,8 @@ class TableKey(NamedTuple):
             return cluster.lex(self.roles)
         if self.kind == SCAN:
             return cluster.scan(self.roles, self.parity, self.inner_last)
+        if self.kind == ENTRIES:
+            return cluster.entries(self.roles, bool(self.parity))
         choices = itertools.product((False, True), repeat=self.roles.count(INNER))
         return np.max([cluster.scan(self.roles, 0, last) for last in choices], axis=0)
 
@@ -120,6 +124,10 @@ class Batch:
         self.dims = [d for c in tables.clusters for d in c.dims if self.grid[d].max() > 1]
         self._gathered: dict[TableKey, tuple[np.ndarray, np.ndarray]] = {}
         self._levels: dict[tuple[Level, int | None], np.ndarray] = {}
+
+    def subset(self, rows: np.ndarray) -> Batch:
+        """The batch of some of these combinations (``rows`` indexes them)."""
+        return Batch(self.tables, [idx[rows] for idx in self.indices])
 
     def tile_counts(self) -> np.ndarray:
         return np.prod([self.grid[d] for d in self.grid], axis=0)
@@ -164,9 +172,23 @@ class Batch:
                 self._levels[key] = product.sum(axis=0)
         return self._levels[key]
 
+    def entries(self, inner: Dims, ends: bool = False) -> np.ndarray:
+        """A bound on what all levels outside the ``inner`` dims reuse together, per
+        combination: ``sum_X w_X`` of X's footprint summed over the tiles those levels step
+        into. Each such tile is stepped into once and no step reuses more than the
+        footprint it steps into. In lex those tiles have every inner dim at its first tile
+        (reset); in scan (``ends``) at its first or its last, one choice per position of
+        the outer dims: their largest footprint there bounds it."""
+        product = None
+        for k, cluster in enumerate(self.tables.clusters):
+            roles = tuple([INNER if d in inner else OUTER for d in cluster.dims])
+            values = self._gather(k, cluster, TableKey(ENTRIES, k, roles, int(ends), ()))[0]
+            product = values if product is None else product * values
+        return self.tables.weights @ product
+
     def _factor(self, k: int, cluster: Cluster, level: Level) -> tuple[np.ndarray, np.ndarray]:
         """Cluster ``k``'s table for ``level`` at the batch's combinations, and which of its
-        tensor rows are not all 0; memoised by table, which many levels share."""
+        tensor rows are not all 0."""
         roles = level.roles(cluster.dims)
         if level.kind == SCAN:
             last = level.last
@@ -175,6 +197,10 @@ class Batch:
             key = TableKey(SCAN, k, roles, level.parity, inner_last)
         else:
             key = TableKey(level.kind, k, roles, 0, ())
+        return self._gather(k, cluster, key)
+
+    def _gather(self, k: int, cluster: Cluster, key: TableKey) -> tuple[np.ndarray, np.ndarray]:
+        """``_factor`` by table key, memoised: many levels share a table."""
         if key not in self._gathered:
             values = key.table(cluster)[:, self.indices[k]]
             self._gathered[key] = values, values.any(axis=1)
@@ -205,6 +231,12 @@ def lex_reuse(batch: Batch) -> np.ndarray:
     return _subset_program(batch, _lex_level)[0]
 
 
+def lex_reuse_where(batch: Batch, wanted: Wanted) -> tuple[np.ndarray, np.ndarray]:
+    """Best weighted lex reuse of the combinations that ``wanted`` keeps, and their indices
+    in the batch (``program_where``)."""
+    return program_where(batch, _lex_level, False, wanted)
+
+
 def lex_reuse_of_order(batch: Batch, order: tuple[str, ...]) -> np.ndarray:
     """Weighted lex reuse of one given loop order (outer to inner), per combination."""
     reuse = np.zeros(batch.size, dtype=np.int64)
@@ -230,6 +262,12 @@ def _scan_bound_level(batch: Batch, inner: Dims, d: str) -> np.ndarray:
 def scan_reuse_bound(batch: Batch) -> np.ndarray:
     """An upper bound on the weighted scan reuse of every order (lex-sized state)."""
     return _subset_program(batch, _scan_bound_level)[0]
+
+
+def scan_reuse_bound_where(batch: Batch, wanted: Wanted) -> tuple[np.ndarray, np.ndarray]:
+    """``scan_reuse_bound`` of the combinations that ``wanted`` keeps, and their indices
+    in the batch (``program_where``)."""
+    return program_where(batch, _scan_bound_level, True, wanted)
 
 
 def _scan_level(batch: Batch, state: ScanState, d: str,
@@ -296,29 +334,90 @@ def scan_order(batch: Batch) -> tuple[str, ...]:
 
 # --- the program over subsets ---------------------------------------------------------------
 
-def _subset_program(batch: Batch, level: LevelReuse, trace: bool = False
-                    ) -> tuple[np.ndarray, dict[Dims, Step]]:
-    """Longest path over subsets of dims, ``best[S | d] = max(best[S] + level(S, d))``: the
-    best over all dims (each size's states are dropped once the next size's are done).
+class SubsetProgram:
+    """Longest path over subsets of dims, ``best[S | d] = max(best[S] + level(S, d))``, one
+    size of ``S`` at a time (each size's states are dropped once the next size's are done),
+    so that a caller can drop combinations between sizes.
 
-    With ``trace`` (a batch of one combination), also the step into each subset that reached
-    its best value, ties to the dim earliest in the nest (a rule of the nest, not of the
-    order in which the program happens to reach states)."""
-    rank = {d: i for i, d in enumerate(batch.dims)}
-    best: dict[Dims, np.ndarray] = {frozenset(): np.zeros(batch.size, dtype=np.int64)}
-    came_from: dict[Dims, Step] = {}
-    for _ in batch.dims:
+    With ``trace`` (a batch of one combination), it records the step into each subset that
+    reached its best value, ties to the dim earliest in the nest (a rule of the nest, not of
+    the order in which the program happens to reach states)."""
+
+    def __init__(self, batch: Batch, level: LevelReuse, trace: bool = False):
+        self.batch, self.level, self.trace = batch, level, trace
+        self.dims = batch.dims  # fixed: a subset of the batch may tile fewer dims
+        self.best: dict[Dims, np.ndarray] = {frozenset(): np.zeros(batch.size, dtype=np.int64)}
+        self.came_from: dict[Dims, Step] = {}
+        self.size = 0
+
+    @property
+    def done(self) -> bool:
+        return self.size == len(self.dims)
+
+    def extend(self):
+        """The best values of the subsets one dim larger."""
+        rank = {d: i for i, d in enumerate(self.dims)}
         larger: dict[Dims, np.ndarray] = {}
-        for inner, value in best.items():
-            for d in batch.dims:
+        came_from = self.came_from
+        for inner, value in self.best.items():
+            for d in self.dims:
                 if d in inner:
                     continue
-                gain = value + level(batch, inner, d)
+                gain = value + self.level(self.batch, inner, d)
                 key = inner | {d}
                 current = larger.get(key)
-                if trace and (current is None or gain[0] > current[0] or (
+                if self.trace and (current is None or gain[0] > current[0] or (
                         gain[0] == current[0] and rank[d] < rank[came_from[key].dim])):
                     came_from[key] = Step(inner, d)
                 larger[key] = gain if current is None else np.maximum(current, gain)
-        best = larger
-    return best[frozenset(batch.dims)], came_from
+        self.best = larger
+        self.size += 1
+
+    def bound(self, rest: Callable[[Batch, Dims], np.ndarray]) -> np.ndarray:
+        """``max_S best[S] + rest(S)`` over the current size's subsets, per combination."""
+        return np.max([value + rest(self.batch, inner) for inner, value in self.best.items()],
+                      axis=0)
+
+    def restrict(self, keep: np.ndarray, batch: Batch):
+        """Go on with the combinations ``keep`` selects, ``batch`` holding just those."""
+        self.batch = batch
+        self.best = {inner: value[keep] for inner, value in self.best.items()}
+
+    def result(self) -> np.ndarray:
+        return self.best[frozenset(self.dims)]
+
+
+Wanted = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``wanted(indices, reuse_bound)``: which of the combinations at ``indices`` of a batch,
+whose reuse is at most ``reuse_bound``, are still worth evaluating."""
+
+
+def program_where(batch: Batch, level: LevelReuse, ends: bool, wanted: Wanted
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The program over subsets, dropping combinations between sizes: after each size the
+    reuse of a combination is at most ``max_S best[S] + entries(S)`` (the best reuse with
+    ``S`` innermost, plus all that the levels outside ``S`` can reuse, ``Batch.entries``),
+    and those that ``wanted`` rejects on that bound go no further. Returns the program's
+    values of the rest and their indices in the batch."""
+    program = SubsetProgram(batch, level)
+    indices = np.arange(batch.size)
+    while not program.done:
+        program.extend()
+        if program.done:
+            break
+        keep = wanted(indices, program.bound(lambda part, inner: part.entries(inner, ends)))
+        if not keep.all():
+            indices = indices[keep]
+            if len(indices) == 0:
+                return np.zeros(0, dtype=np.int64), indices
+            program.restrict(keep, batch.subset(indices))
+    return program.result(), indices
+
+
+def _subset_program(batch: Batch, level: LevelReuse, trace: bool = False
+                    ) -> tuple[np.ndarray, dict[Dims, Step]]:
+    """The whole ``SubsetProgram``: the best over all dims, and its steps with ``trace``."""
+    program = SubsetProgram(batch, level, trace)
+    while not program.done:
+        program.extend()
+    return program.result(), program.came_from

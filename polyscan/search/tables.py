@@ -16,7 +16,10 @@ of its tile-size combinations, this module tabulates, per tensor:
   (at its last tile, reset to the first);
 - ``scan[roles, parity, inner]``: the same for a scan transition (the step dim moves between
   ``g`` and ``g + 1``, split by the parity of ``g``; inner dims stay, at their first or last
-  tile as ``inner`` says).
+  tile as ``inner`` says);
+- ``entries[roles, ends]``: the footprint product summed over the positions of the OUTER
+  dims with the INNER ones at their first tile (or the largest of first and last): what
+  the levels outside the inner dims can reuse at most (``orders.Batch.entries``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Cluster:
     peak_vectors: np.ndarray = field(init=False)  # (combos, pareto, tensors), padded
     _lex: dict = field(default_factory=dict, init=False)
     _scan: dict = field(default_factory=dict, init=False)
+    _entries: dict = field(default_factory=dict, init=False)
 
     def __post_init__(self):
         whole = self.whole or (False,) * len(self.dims)
@@ -121,6 +125,25 @@ class Cluster:
             self._scan[key] = self._sums(combo, self._products(combo, positions,
                                                                tuple(moves)))
         return self._scan[key]
+
+    def entries(self, roles: tuple[str, ...], ends: bool) -> np.ndarray:
+        """``(tensors, combos)``: over the positions of the OUTER dims, the sum of the
+        footprint product with the INNER dims at their first tile, or (``ends``) the largest
+        product with each INNER dim at its first or its last tile."""
+        key = (roles, ends)
+        if key not in self._entries:
+            inner = roles.count(INNER)
+            largest = None
+            for last in itertools.product((False, True) if ends else (False,), repeat=inner):
+                flags = iter(last)
+                ranges = [(0, self.grid[:, i]) if role == OUTER else
+                          (self.grid[:, i] - 1 if next(flags) else 0, 1)
+                          for i, role in enumerate(roles)]
+                combo, positions = _product_rows(self.combos, ranges)
+                values = self._products(combo, positions, (0,) * len(roles))
+                largest = values if largest is None else np.maximum(largest, values)
+            self._entries[key] = self._sums(combo, largest)
+        return self._entries[key]
 
     # --- evaluation ---------------------------------------------------------------------
 
