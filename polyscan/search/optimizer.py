@@ -300,20 +300,24 @@ def _lex_totals(space: Space, flat, tiles, peaks, best):
     found, evaluated = (), 0
     for first in range(0, len(flat), CHUNK):
         part = slice(first, first + CHUNK)
-        keys = flat[part], tiles[part], peaks[part]
-        batch = space.batch(keys[0])
+        batch = space.batch(flat[part])
         base = space.base(batch)
-
-        def wanted(rows, reuse_bound):
-            limit = space.limit(space.merge(best, found))
-            return _below((base[rows] - reuse_bound, keys[1][rows], keys[2][rows],
-                           keys[0][rows]), limit)
-
-        reuse, rows = lex_reuse_where(batch, wanted)
+        keys = tiles[part], peaks[part], flat[part]
+        limit = space.limit(space.merge(best, found))
+        reuse, rows = lex_reuse_where(batch, _can_beat(limit, base, *keys))
         evaluated += len(rows)
-        found = space.merge(found, space.least(base[rows] - reuse, keys[1][rows],
-                                               keys[2][rows], keys[0][rows]))
+        found = space.merge(found, space.least(base[rows] - reuse,
+                                               *(key[rows] for key in keys)))
     return found, evaluated
+
+
+def _can_beat(limit, base, tiles, peaks, flat):
+    """``wanted`` for ``orders.program_where``: the combinations (of a batch with these
+    ``base`` traffics and keys) whose traffic, at least ``base - reuse_bound``, may still
+    make a key below ``limit``."""
+    def wanted(rows, reuse_bound):
+        return _below((base[rows] - reuse_bound, tiles[rows], peaks[rows], flat[rows]), limit)
+    return wanted
 
 
 def _scan_totals(space: Space, flat, tiles, peaks, best):
@@ -327,11 +331,7 @@ def _scan_totals(space: Space, flat, tiles, peaks, best):
         part = np.arange(first, min(first + CHUNK, len(flat)))
         batch = space.batch(flat[part])
         base = space.base(batch)
-
-        def wanted(rows, reuse_bound):
-            at = part[rows]
-            return _below((base[rows] - reuse_bound, tiles[at], peaks[at], flat[at]), limit)
-
+        wanted = _can_beat(limit, base, tiles[part], peaks[part], flat[part])
         reuse, rows = scan_reuse_bound_where(batch, wanted)
         bases.append(base[rows])
         bounds.append(base[rows] - reuse)
