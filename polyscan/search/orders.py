@@ -166,10 +166,16 @@ class Batch:
             if len(rows) == 0:
                 self._levels[key] = np.zeros(self.size, dtype=np.int64)
             else:
-                product = factors[0][0][rows] * weights[rows, None]
-                for values, _ in factors[1:]:
-                    product *= values[rows]
-                self._levels[key] = product.sum(axis=0)
+                if 2 * len(rows) > len(weights):  # multiplying the dead rows costs less
+                    arrays = [values for values, _ in factors]  # than copying the live ones
+                    weights = np.where(np.isin(np.arange(len(weights)), rows), weights, 0)
+                else:
+                    arrays = [np.take(values, rows, axis=0) for values, _ in factors]
+                    weights = weights[rows]
+                product = arrays[0] * arrays[1] if len(arrays) > 1 else arrays[0]
+                for values in arrays[2:]:
+                    product *= values
+                self._levels[key] = weights @ product  # far faster than a sum over rows
         return self._levels[key]
 
     def entries(self, inner: Dims, ends: bool = False) -> np.ndarray:
@@ -200,10 +206,12 @@ class Batch:
         return self._gather(k, cluster, key)
 
     def _gather(self, k: int, cluster: Cluster, key: TableKey) -> tuple[np.ndarray, np.ndarray]:
-        """``_factor`` by table key, memoised: many levels share a table."""
+        """``_factor`` by table key, memoised: many levels share a table. A tensor row is
+        live if the table's row is not all 0 (over all of the cluster's combinations: rows
+        of zeros in this batch alone just multiply to 0)."""
         if key not in self._gathered:
-            values = key.table(cluster)[:, self.indices[k]]
-            self._gathered[key] = values, values.any(axis=1)
+            table = key.table(cluster)
+            self._gathered[key] = np.take(table, self.indices[k], axis=1), table.any(axis=1)
         return self._gathered[key]
 
 
