@@ -12,7 +12,7 @@ leaving the outermost inner dim at its last tile and each further one at its las
 while all dims outside it have an odd number of tiles (otherwise at its first). So the exact
 state is ``(S, L)``, ``L`` the inner dims left at their last tile (``scan_reuse``). An upper
 bound with the lex-sized state ``S`` takes, for ``g`` even, the better of first and last for
-every inner dim (``scan_reuse_bound``); the optimizer runs the exact program only where the
+every inner dim (``scan_reuse_bound_where``); the optimizer runs the exact program only where the
 bound cannot rule a combination out. Both subset programs can drop combinations between
 sizes on a partial bound (``program_where``, ``Batch.entries``).
 
@@ -267,14 +267,9 @@ def _scan_bound_level(batch: Batch, inner: Dims, d: str) -> np.ndarray:
     return batch.level(Level(SCAN, inner, d, 1)) + batch.level(Level(SCAN_BOUND, inner, d))
 
 
-def scan_reuse_bound(batch: Batch) -> np.ndarray:
-    """An upper bound on the weighted scan reuse of every order (lex-sized state)."""
-    return _subset_program(batch, _scan_bound_level)[0]
-
-
 def scan_reuse_bound_where(batch: Batch, wanted: Wanted) -> tuple[np.ndarray, np.ndarray]:
-    """``scan_reuse_bound`` of the combinations that ``wanted`` keeps, and their indices
-    in the batch (``program_where``)."""
+    """An upper bound on the weighted scan reuse of every order (lex-sized state), for the
+    combinations that ``wanted`` keeps, and their indices in the batch (``program_where``)."""
     return program_where(batch, _scan_bound_level, True, wanted)
 
 
