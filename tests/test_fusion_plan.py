@@ -148,3 +148,9 @@ def test_a_window_read_through_a_flatten_is_not_searched_and_a_view_alone_is():
     viewed = _Run(net, net.layers[classifier - 1:classifier + 1])
     assert viewed.valid and too_coupled(viewed.nest) is None
     assert viewed.search(65536, ("lex", "scan"), {}) is not None
+    # the divisions of channel groups (RegNet's grouped 3x3 convs) and of strides are not
+    # flattens: those groups count quickly and are searched
+    regnet = ps.load_onnx(MODELS / "torchvision_regnet_x_400mf.onnx")
+    grouped = next(i for i, layer in enumerate(regnet.layers) if layer.kind == "grouped_conv2d")
+    run = _Run(regnet, regnet.layers[grouped - 1:grouped + 2])
+    assert run.valid and "integer division" not in (too_coupled(run.nest) or "")

@@ -173,18 +173,19 @@ def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, .
 
 
 def divided_window(nest: Nest, operand: Operand) -> tuple[str, ...]:
-    """The loop dims of a footprint component that reaches its elements through an integer
-    division (a flattened or reshaped tensor) and touches a window of them per iteration
-    (a fused producer's pool or conv behind the view), or () if there is none.
+    """The loop dims of a footprint component that spreads them over more tensor indices
+    through integer divisions (a flattened tensor) and touches a window of elements per
+    iteration (a fused producer's pool or conv behind the flatten), or () if there is none.
 
     Barvinok counts the image of such a component slowly (AlexNet's last max pool fused with
     its first classifier layer, ``c -> (c // 36, 2 ((c // 6) % 6) + r, 2 (c % 6) + s)``:
-    minutes for one count); a view alone (one element per iteration) or a window alone
-    counts in milliseconds."""
+    minutes for one count); the flatten alone (one element per iteration), a window alone
+    and the divisions of strides or channel groups (as many indices as loop dims) count in
+    milliseconds."""
     clipped = operand.relation.intersect_range(operand.space)
     for loop_dims, positions in relation_components(nest, operand):
-        if not positions:
-            continue
+        if not loop_dims or len(positions) <= len(loop_dims):
+            continue  # a constant set, or as many indices as dims: quick to count
         component = _keep_outputs(clipped, set(positions))
         if any(b.dim(isl.dim_type.div) for b in component.get_basic_maps()) and \
                 not component.is_single_valued():
