@@ -137,7 +137,7 @@ def test_a_window_read_through_a_flatten_is_not_searched_and_a_view_alone_is():
     per count, so the group is reported too coupled; the average pool (one element per
     position) with the classifier is searched."""
     from polyscan.search.tables import too_coupled
-    from tests.test_models import MODELS
+    from test_models import MODELS
 
     net = ps.load_onnx(MODELS / "torchvision_alexnet.onnx")
     kinds = [layer.kind for layer in net.layers]
