@@ -159,16 +159,16 @@ class Batch:
             else:
                 weights = np.zeros(len(self.tables.weights), dtype=np.int64)
                 weights[tensor] = 1
-            rows = weights != 0
+            alive = weights != 0
             for _, live in factors:
-                rows &= live
-            rows = np.flatnonzero(rows)
+                alive &= live
+            rows = np.flatnonzero(alive)
             if len(rows) == 0:
                 self._levels[key] = np.zeros(self.size, dtype=np.int64)
             else:
                 if 2 * len(rows) > len(weights):  # multiplying the dead rows costs less
                     arrays = [values for values, _ in factors]  # than copying the live ones
-                    weights = np.where(np.isin(np.arange(len(weights)), rows), weights, 0)
+                    weights = np.where(alive, weights, 0)
                 else:
                     arrays = [np.take(values, rows, axis=0) for values, _ in factors]
                     weights = weights[rows]
