@@ -154,3 +154,25 @@ def test_a_window_read_through_a_flatten_is_not_searched_and_a_view_alone_is():
     grouped = next(i for i, layer in enumerate(regnet.layers) if layer.kind == "grouped_conv2d")
     run = _Run(regnet, regnet.layers[grouped - 1:grouped + 2])
     assert run.valid and "integer division" not in (too_coupled(run.nest) or "")
+
+
+def test_a_group_too_large_for_64_bit_counts_is_skipped_not_fatal():
+    """Each pointwise layer alone counts in 64 bits, the pair fused does not (the sink's tiles
+    times the producer's iterations, recomputed per tile, could pass 2^63; VGG11's last convs
+    fused crashed the whole network search): the group is skipped, and the plan is the
+    layers alone."""
+    from polyscan.search.bounds import least_peak
+
+    builder = NetworkBuilder("wide")
+    wide = builder.add(ps.pointwise(2 ** 14, 2 ** 14, 4, 4, name="wide"))
+    builder.add(ps.pointwise(2 ** 14, 2 ** 14, 4, 4, name="wider"), wide)
+    net = builder.build()
+    fused = _Run(net, net.layers)
+    assert fused.valid
+    with pytest.raises(ps.CountOverflowError, match="the iterations of wide could reach"):
+        least_peak(fused.nest)
+    plan = ps.optimize_network(net, 65536)
+    assert [g.layers for g in plan.groups] == [("wide",), ("wider",)]
+    assert plan.groups_skipped == 1
+    alone = [ps.traffic(ps.optimize(layer, 65536)).total for layer in net.layers]
+    assert plan.total == sum(alone)

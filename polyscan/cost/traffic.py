@@ -103,7 +103,9 @@ def check_magnitude(nest: Nest, tiles: int):
         if 2 * tiles * largest >= LIMIT:  # the ISL count only where the bounds do not suffice
             largest = min(largest, touched_elements(nest.operands[key]))
         if 2 * tiles * largest >= LIMIT:
-            raise CountOverflowError(f"{nest.name}: counts of {key} could reach "
+            what = f"the iterations of {key.layer}" if \
+                nest.operands[key].kind == ITERATIONS else key
+            raise CountOverflowError(f"{nest.name}: counts of {what} could reach "
                                      f"{2 * tiles * largest:.3g}, past exact 64-bit arithmetic")
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..cost.dram import DramSettings
 from ..cost.traffic import Traffic
-from ..errors import BufferTooSmallError, FusionError, PolyscanError
+from ..errors import BufferTooSmallError, CountOverflowError, FusionError, PolyscanError
 from ..model.fusion import FusedGroup, FusedSchedule
 from ..model.nest import ACCUMULATE, EXPORTED, READ, TensorKey
 from ..model.schedule import Schedule
@@ -79,10 +79,14 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
             if len(run.layers) > 1 and too_coupled(run.nest):
                 skipped += 1  # a group the search cannot tabulate: never chosen
                 continue
-            if least_peak(run.nest) > buffer:
+            try:
+                needs = least_peak(run.nest)
+            except CountOverflowError:  # a fused group too large to count in 64 bits
+                skipped += 1  # (each layer alone was checked by _check_feasible)
                 continue
-            limit = None if best[last + 1] is None or objective == "traffic" else \
-                best[last + 1] - best[first]
+            if needs > buffer:
+                continue
+            limit = None if best[last + 1] is None else best[last + 1] - best[first]
             group = run.search(buffer, traversals, searched, objective, dram, limit)
             evaluated += 1
             cost = None if group is None else group.measure(objective)
@@ -173,7 +177,7 @@ class _Run:
     def search(self, buffer, traversals, searched: dict[str, _Outcome], objective="traffic",
                dram=None, limit=None) -> Group | None:
         """The run's optimal schedule as a group; None if nothing fits the buffer, or if
-        nothing costs less than ``limit`` (energy, latency: the search stops early then)."""
+        nothing costs less than ``limit`` (the search prunes against it)."""
         key = self.nest.shape_key
         if key not in searched or not searched[key].settles(limit):
             try:

@@ -118,32 +118,45 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
     """The best schedules of ``nest``; ``make_schedule(tile, order, traversal)`` builds them
     (a Schedule of a layer, a FusedSchedule of a group); ``label`` names the nest.
 
-    ``limit`` (energy and latency objectives): a caller that only wants the nest if it costs
-    less than ``limit`` gets None when no candidate does, and each candidate's count stops
-    once it passes the limit."""
+    ``limit``: a caller that only wants the nest if it costs less than ``limit`` gets None
+    when no schedule does. For traffic the programs prune against it from the first
+    combination on (as against a found optimum); if some traversal beats it, the others are
+    then searched without it, so that every traversal still reports its own optimum. For
+    energy and latency each candidate's count stops once it passes the limit."""
     start = time.perf_counter()
     traversals = _checked_traversals(traversals)
     buffer = checked_buffer(buffer)
     objective = checked_objective(objective)
     tables = tables_for(nest)
+    bounded = objective == "traffic" and limit is not None
     space = Space(tables, make_schedule, label,
-                  keep=1 if objective == "traffic" else CANDIDATES)
-    flat, tiles, peaks = space.feasible(buffer)
-    search = Search(nest.name, buffer, tables.combos, len(flat),
+                  keep=1 if objective == "traffic" else CANDIDATES,
+                  ceiling=(limit, -1, -1, -1) if bounded else None)
+    feasible = space.feasible(buffer)
+    search = Search(nest.name, buffer, tables.combos, len(feasible[0]),
                     math.factorial(len(nest.dims)), objective)
 
     evaluated = dict.fromkeys(traversals, 0)
 
-    def evaluate(flat, tiles, peaks, best):
-        found = {}
-        for traversal in traversals:
-            totals = _lex_totals if traversal == "lex" else _scan_totals
-            found[traversal], count = evaluate_split(totals, space, flat, tiles, peaks,
-                                                     best[traversal])
-            evaluated[traversal] += count
-        return found
+    def searched(space, traversals):
+        def evaluate(flat, tiles, peaks, best):
+            found = {}
+            for traversal in traversals:
+                totals = _lex_totals if traversal == "lex" else _scan_totals
+                found[traversal], count = evaluate_split(totals, space, flat, tiles, peaks,
+                                                         best[traversal])
+                evaluated[traversal] += count
+            return found
+        return space.ranked_search(feasible, traversals, evaluate)
 
-    best = space.ranked_search((flat, tiles, peaks), traversals, evaluate)
+    best = searched(space, traversals)
+    if bounded:
+        best = {t: tuple(k for k in keys if k < space.ceiling) for t, keys in best.items()}
+        if not any(best.values()):
+            return None  # nothing beats the caller's limit
+        missing = tuple(t for t in traversals if not best[t])
+        if missing:
+            best.update(searched(Space(tables, make_schedule, label), missing))
     results = {t: [_result(space, t, key, evaluated[t]) for key in best[t]] for t in traversals}
     if objective != "traffic":
         dram = dram or DramSettings()
@@ -192,11 +205,13 @@ def checked_objective(objective) -> str:
 class Space:
     """The tile-size combinations of a nest: flat indices over the clusters' combinations."""
 
-    def __init__(self, tables: NestTables, make_schedule, label: str, keep: int = 1):
+    def __init__(self, tables: NestTables, make_schedule, label: str, keep: int = 1,
+                 ceiling: tuple | None = None):
         self.tables = tables
         self.make_schedule = make_schedule
         self.label = label
         self.keep = keep  # how many of the best keys each search keeps
+        self.ceiling = ceiling  # a key nothing worth finding reaches (None: no such key)
         self.shape = [c.combos for c in tables.clusters]
 
     def batch(self, flat: np.ndarray) -> Batch:
@@ -239,7 +254,10 @@ class Space:
 
     def limit(self, keys: tuple):
         """The key a combination must beat to enter ``keys`` (None: anything enters)."""
-        return keys[-1] if len(keys) >= self.keep else None
+        own = keys[-1] if len(keys) >= self.keep else None
+        if self.ceiling is None:
+            return own
+        return self.ceiling if own is None else min(own, self.ceiling)
 
     def least(self, totals, tiles, peaks, flat) -> tuple:
         """The ``keep`` least (total, tiles, peak, flat index) keys of a batch, sorted."""
