@@ -172,6 +172,38 @@ def _pruned_totals_keep_the_optimum(nest, buffer):
         assert found[:1] == (optimum,), totals.__name__
 
 
+def _partial_bounds_hold(nest):
+    """At every size of the lex program and of the scan bound's program, the partial bound
+    ``max_S best[S] + entries(S)`` is at least the program's final value, on every
+    combination (what ``program_where`` prunes on)."""
+    from polyscan.search.orders import SubsetProgram, _lex_level, _scan_bound_level
+
+    space = Space(tables_for(nest), None, "nest")
+    batch = space.batch(np.arange(space.tables.combos))
+    for level, ends in ((_lex_level, False), (_scan_bound_level, True)):
+        program, bounds = SubsetProgram(batch, level), []
+        while not program.done:
+            bounds.append(program.bound(lambda part, inner: part.entries(inner, ends)))
+            program.extend()
+        for size, bound in enumerate(bounds):
+            assert (bound >= program.result()).all(), (level.__name__, size)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.sampled_from(sorted(LAYERS)), st.data())
+def test_the_partial_bounds_of_the_programs_hold_on_every_combination(kind, data):
+    _partial_bounds_hold(data.draw(LAYERS[kind]).nest)
+
+
+def test_the_partial_bounds_hold_on_a_fused_group():
+    from test_fusion_plan import tiny_network
+
+    from polyscan.network.partition import _Run
+
+    net = tiny_network()
+    _partial_bounds_hold(_Run(net, net.layers[1:4]).nest)
+
+
 @settings(max_examples=examples(40), deadline=None)
 @given(st.sampled_from(sorted(LAYERS)), st.data(), st.floats(0, 1))
 def test_pruning_between_sizes_of_the_programs_keeps_the_optimum(kind, data, share):

@@ -377,9 +377,26 @@ class SubsetProgram:
         self.size += 1
 
     def bound(self, rest: Callable[[Batch, Dims], np.ndarray]) -> np.ndarray:
-        """``max_S best[S] + rest(S)`` over the current size's subsets, per combination."""
-        return np.max([value + rest(self.batch, inner) for inner, value in self.best.items()],
-                      axis=0)
+        """``max_S best[S] + rest(S)`` over the current size's subsets, per combination.
+
+        A dim a combination does not tile is the same wherever it stands (no step, one
+        position), so some best order puts all such dims outermost: the max need only
+        cover, per combination, the subsets of its tiled dims, or those holding them all
+        once the size passes their number. Subsets that hold an untiled dim otherwise
+        would repeat a smaller size's bound, the weaker one."""
+        tiled = {d: self.batch.grid[d] > 1 for d in self.dims}
+        values = []
+        for inner, value in self.best.items():
+            holds_untiled = np.zeros(self.batch.size, dtype=bool)
+            for d in inner:
+                holds_untiled |= ~tiled[d]
+            misses_tiled = np.zeros(self.batch.size, dtype=bool)
+            for d in self.dims:
+                if d not in inner:
+                    misses_tiled |= tiled[d]
+            values.append(np.where(holds_untiled & misses_tiled, UNREACHABLE,
+                                   value + rest(self.batch, inner)))
+        return np.max(values, axis=0)
 
     def restrict(self, keep: np.ndarray, batch: Batch):
         """Go on with the combinations ``keep`` selects, ``batch`` holding just those."""

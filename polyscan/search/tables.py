@@ -17,9 +17,10 @@ of its tile-size combinations, this module tabulates, per tensor:
 - ``scan[roles, parity, inner]``: the same for a scan transition (the step dim moves between
   ``g`` and ``g + 1``, split by the parity of ``g``; inner dims stay, at their first or last
   tile as ``inner`` says);
-- ``entries[roles, ends]``: the footprint product summed over the positions of the OUTER
-  dims with the INNER ones at their first tile (or the largest of first and last): what
-  the levels outside the inner dims can reuse at most (``orders.Batch.entries``).
+- ``entries[roles, ends]``: summed over the positions of the OUTER dims, a bound on the
+  overlap of a tile entered with the INNER dims at their first tile (scan: first or last)
+  with the tile before it: what the levels outside the inner dims can reuse at most
+  (``orders.Batch.entries``).
 """
 
 from __future__ import annotations
@@ -127,23 +128,49 @@ class Cluster:
         return self._scan[key]
 
     def entries(self, roles: tuple[str, ...], ends: bool) -> np.ndarray:
-        """``(tensors, combos)``: over the positions of the OUTER dims, the sum of the
-        footprint product with the INNER dims at their first tile, or (``ends``) the largest
-        product with each INNER dim at its first or its last tile."""
+        """``(tensors, combos)``: over the positions of the OUTER dims, a bound on the overlap
+        of a tile with the one before it, when that tile has the INNER dims at their first
+        tile (lex) or (``ends``) at their first or their last (scan). In scan it is the
+        largest footprint product of the two. In lex the inner dims were reset from their
+        last tile: a component lying in the INNER dims gives that reset's overlap, the
+        others their footprint at the first tile."""
         key = (roles, ends)
         if key not in self._entries:
-            inner = roles.count(INNER)
-            largest = None
-            for last in itertools.product((False, True) if ends else (False,), repeat=inner):
-                flags = iter(last)
-                ranges = [(0, self.grid[:, i]) if role == OUTER else
-                          (self.grid[:, i] - 1 if next(flags) else 0, 1)
-                          for i, role in enumerate(roles)]
-                combo, positions = _product_rows(self.combos, ranges)
-                values = self._products(combo, positions, (0,) * len(roles))
-                largest = values if largest is None else np.maximum(largest, values)
-            self._entries[key] = self._sums(combo, largest)
+            self._entries[key] = self._scan_entries(roles) if ends else \
+                self._lex_entries(roles)
         return self._entries[key]
+
+    def _scan_entries(self, roles: tuple[str, ...]) -> np.ndarray:
+        largest = None
+        for last in itertools.product((False, True), repeat=roles.count(INNER)):
+            flags = iter(last)
+            ranges = [(0, self.grid[:, i]) if role == OUTER else
+                      (self.grid[:, i] - 1 if next(flags) else 0, 1)
+                      for i, role in enumerate(roles)]
+            combo, positions = _product_rows(self.combos, ranges)
+            values = self._products(combo, positions, (0,) * len(roles))
+            largest = values if largest is None else np.maximum(largest, values)
+        return self._sums(combo, largest)
+
+    def _lex_entries(self, roles: tuple[str, ...]) -> np.ndarray:
+        ranges = [(0, self.grid[:, i]) if role == OUTER else (self.grid[:, i] - 1, 1)
+                  for i, role in enumerate(roles)]
+        combo, last = _product_rows(self.combos, ranges)  # inner dims at their last tile
+        first = np.where([role == INNER for role in roles], 0, last)
+        values = np.ones((len(self.components), len(combo)), dtype=np.int64)
+        for t, components in enumerate(self.components):
+            if not self.moves_data[t]:
+                values[t] = 0
+                continue
+            for component in components:
+                index = [self.dims.index(d) for d in component.dims]
+                if index and all(roles[i] == INNER for i in index):
+                    form, positions = component.overlap((RESET,) * len(index)), last
+                else:
+                    form, positions = component.size, first
+                tiles = self.tiles[combo][:, index]
+                values[t] *= form(np.concatenate([positions[:, index] * tiles, tiles], axis=1))
+        return self._sums(combo, values)
 
     # --- evaluation ---------------------------------------------------------------------
 
