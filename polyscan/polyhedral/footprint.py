@@ -211,7 +211,11 @@ def _relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, 
     # an access function defined on the whole nest: its dependences are its expressions'
     function = operand.relation.is_single_valued() and \
         operand.relation.domain().is_equal(nest.domain)
-    uses = [_dependences(nest, operand, relation, j, function) for j in range(outputs)]
+    pieces = None if function or not relation.is_single_valued() else \
+        isl.PwMultiAff.from_map(relation)
+    if function:
+        function = isl.PwMultiAff.from_map(operand.relation.gist_domain(nest.domain))
+    uses = [_dependences(nest, relation, j, function, pieces) for j in range(outputs)]
     groups = _merge([(dims, {j}) for j, dims in enumerate(uses)])
     if not function:
         # dims only the domain constrains form groups without indices: a tile touches the
@@ -307,20 +311,21 @@ def _cylinder(nest: Nest, domain: isl.Set, dims: set[str]) -> isl.Set:
     return domain.apply(_free(nest, {d for d in nest.dims if d not in dims}))
 
 
-def _dependences(nest: Nest, operand: Operand, relation: isl.Map, j: int,
-                 function: bool) -> set[str]:
-    """The loop dims that index ``j`` of the relation's elements depends on."""
+def _dependences(nest: Nest, relation: isl.Map, j: int, function: isl.PwMultiAff | None,
+                 pieces: isl.PwMultiAff | None) -> set[str]:
+    """The loop dims that index ``j`` of the relation's elements depends on: read off the
+    access ``function`` if the operand has one on the whole nest, or the relation's own
+    ``pieces`` if it is single-valued and index ``j`` is one expression on all of them,
+    else tested dim by dim."""
     if function:
-        function = isl.PwMultiAff.from_map(operand.relation.gist_domain(nest.domain))
         index = function.get_pw_aff(j)
         return {d for i, d in enumerate(nest.dims)
                 if index.involves_dims(isl.dim_type.in_, i, 1)}
-    if relation.is_single_valued():  # one expression on a smaller domain: read it off
-        pieces = [aff for _, aff in isl.PwMultiAff.from_map(relation).get_pw_aff(j)
-                  .get_pieces()]
-        if pieces and all(aff.plain_is_equal(pieces[0]) for aff in pieces[1:]):
+    if pieces is not None:
+        affs = [aff for _, aff in pieces.get_pw_aff(j).get_pieces()]
+        if affs and all(aff.plain_is_equal(affs[0]) for aff in affs[1:]):
             return {d for i, d in enumerate(nest.dims)
-                    if pieces[0].involves_dims(isl.dim_type.in_, i, 1)}
+                    if affs[0].involves_dims(isl.dim_type.in_, i, 1)}
     single = _keep_outputs(relation, {j})
     touching = single.domain()
     return {d for d in nest.dims
