@@ -180,11 +180,11 @@ class Batch:
 
     def entries(self, inner: Dims, ends: bool = False) -> np.ndarray:
         """A bound on what all levels outside the ``inner`` dims reuse together, per
-        combination: ``sum_X w_X`` of X's footprint summed over the tiles those levels step
-        into. Each such tile is stepped into once and no step reuses more than the
-        footprint it steps into. In lex those tiles have every inner dim at its first tile
-        (reset); in scan (``ends``) at its first or its last, one choice per position of
-        the outer dims: their largest footprint there bounds it."""
+        combination: ``sum_X w_X`` of X's overlap with the tile before, summed over the
+        tiles those levels step into (each is stepped into once). In lex those tiles have
+        every inner dim at its first tile, reset from its last; in scan (``ends``) at its
+        first or its last, and their larger footprint bounds the overlap
+        (``Cluster.entries``)."""
         product = None
         for k, cluster in enumerate(self.tables.clusters):
             roles = tuple([INNER if d in inner else OUTER for d in cluster.dims])
