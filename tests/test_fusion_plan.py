@@ -176,3 +176,23 @@ def test_a_group_too_large_for_64_bit_counts_is_skipped_not_fatal():
     assert plan.groups_skipped == 1
     alone = [ps.traffic(ps.optimize(layer, 65536)).total for layer in net.layers]
     assert plan.total == sum(alone)
+
+
+def test_what_every_tile_holds_whole_bounds_the_least_peak(net):
+    """``held_whole`` (operands with only constant components, counted without closed
+    forms) never exceeds the least peak, so the network search may reject a group on it:
+    every run of the tiny network and of MobileNetV2's first blocks, where long runs hold
+    their inner layers' weights whole."""
+    from polyscan.search.bounds import can_fit, held_whole, least_peak
+
+    mobilenet = ps.zoo.mobilenet_v2()
+    runs = [_Run(n, n.layers[first:last + 1]) for n, count in ((net, len(net.layers)),
+                                                               (mobilenet, 8))
+            for first in range(count) for last in range(first, count)]
+    runs = [run for run in runs if run.valid]
+    held = [held_whole(run.nest) for run in runs]
+    assert sum(h > 0 for h in held) >= 10  # the shortcut has something to say
+    for run, whole in zip(runs, held):
+        peak = least_peak(run.nest)
+        assert whole <= peak, run.label
+        assert can_fit(run.nest, peak) and not can_fit(run.nest, peak - 1)

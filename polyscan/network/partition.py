@@ -15,7 +15,7 @@ from ..model.fusion import FusedGroup, FusedSchedule
 from ..model.nest import ACCUMULATE, EXPORTED, READ, TensorKey
 from ..model.schedule import Schedule
 from ..polyhedral.footprint import touched_elements
-from ..search.bounds import least_peak, lower_bound
+from ..search.bounds import can_fit, least_peak, lower_bound
 from ..search.optimizer import (
     SEARCHABLE,
     Search,
@@ -80,11 +80,10 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                 skipped += 1  # a group the search cannot tabulate: never chosen
                 continue
             try:
-                needs = least_peak(run.nest)
+                if not can_fit(run.nest, buffer):
+                    continue
             except CountOverflowError:  # a fused group too large to count in 64 bits
                 skipped += 1  # (each layer alone was checked by _check_feasible)
-                continue
-            if needs > buffer:
                 continue
             limit = None if best[last + 1] is None else best[last + 1] - best[first]
             group = run.search(buffer, traversals, searched, objective, dram, limit)

@@ -32,7 +32,7 @@ import numpy as np
 from ..caches import Memo
 from ..model.layer import Layer
 from ..model.nest import Nest
-from ..polyhedral.footprint import relation_components
+from ..polyhedral.footprint import relation_components, touched_elements
 from .optimizer import checked_buffer
 from .orders import Batch
 from .tables import nest_tables, tables_for
@@ -116,3 +116,20 @@ def least_peak(nest: Nest) -> int:
         batch = Batch(tables, [np.zeros(1, dtype=np.int64) for _ in tables.clusters])
         return int(batch.peaks()[0])
     return _LEAST_PEAKS.get(nest.shape_key, count)
+
+
+def held_whole(nest: Nest) -> int:
+    """Entries that every tile of ``nest`` holds, whatever the tiling: the operands whose
+    footprint components are all constant (indices on no loop dim, as an inner layer's
+    weights in a fused group) hold all they touch. A lower bound of ``least_peak`` that
+    needs no closed form."""
+    return sum(touched_elements(operand) for operand in nest.operands.values()
+               if operand.in_buffer and
+               all(not dims for dims, _ in relation_components(nest, operand)))
+
+
+def can_fit(nest: Nest, buffer: int) -> bool:
+    """Whether some schedule of ``nest`` fits ``buffer`` (``least_peak(nest) <= buffer``),
+    answered without closed forms when ``held_whole`` already exceeds it (long fused groups
+    that the network search would otherwise count for nothing)."""
+    return held_whole(nest) <= buffer and least_peak(nest) <= buffer
