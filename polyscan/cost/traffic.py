@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import CountOverflowError, ScheduleError
 from ..model.nest import ACCUMULATE, EXPORTED, ITERATIONS, READ, Nest
 from ..model.schedule import Schedule
-from ..polyhedral.closed_form import LIMIT, distinct_rows
+from ..polyhedral.closed_form import LIMIT, count_points, distinct_rows
 from ..polyhedral.footprint import RESET, Component, nest_footprints, touched_elements
 
 
@@ -96,15 +96,22 @@ def traffic(schedule: Schedule) -> Traffic:
 def check_magnitude(nest: Nest, tiles: int):
     """Refuse a nest whose sums over ``tiles`` tiles could pass exact int64 arithmetic: every
     count is at most tiles x the largest footprint, times 2 for the output's read-back and
-    write. A footprint is at most what the whole nest touches, and at most the product of
-    its components' bounds; each closed form's own evaluation is checked when it is built."""
+    write. A footprint is at most the product of its components' bounds, at most its whole
+    space (a tensor, or a producer's iteration domain: a box, quick to count) and at most
+    what the whole nest touches; each closed form's own evaluation is checked when it is
+    built."""
     for key, footprint in nest_footprints(nest).items():
+        operand = nest.operands[key]
         largest = math.prod(c.size.bound for c in footprint.components)
-        if 2 * tiles * largest >= LIMIT:  # the ISL count only where the bounds do not suffice
-            largest = min(largest, touched_elements(nest.operands[key]))
         if 2 * tiles * largest >= LIMIT:
-            what = f"the iterations of {key.layer}" if \
-                nest.operands[key].kind == ITERATIONS else key
+            largest = min(largest, count_points(operand.space))
+        # the count of what is touched only where the bounds do not suffice, and not for a
+        # producer's recomputed iterations: nearly all of its domain, behind a projection
+        # of the whole group's relation
+        if 2 * tiles * largest >= LIMIT and operand.kind != ITERATIONS:
+            largest = min(largest, touched_elements(operand))
+        if 2 * tiles * largest >= LIMIT:
+            what = f"the iterations of {key.layer}" if operand.kind == ITERATIONS else key
             raise CountOverflowError(f"{nest.name}: counts of {what} could reach "
                                      f"{2 * tiles * largest:.3g}, past exact 64-bit arithmetic")
 

@@ -20,6 +20,13 @@ _DIV = isl.dim_type.div
 LIMIT = 2 ** 62  # largest magnitude counted in int64 (a product of two may not wrap past it)
 
 
+def count_points(points: isl.Set) -> int:
+    """The number of elements of a set without parameters, by barvinok (ISL's own
+    ``count_val`` enumerates them: 42 s for the iterations of one VGG11 conv, a box)."""
+    card = points.card()
+    return int(card.eval(isl.Point.zero(card.get_domain_space())).to_python())
+
+
 class ClosedForm:
     """An exact, vectorised evaluator of one ``isl.PwQPolynomial`` over its parameters.
 

@@ -31,7 +31,7 @@ import numpy as np
 from ..caches import Memo, clears
 from ..errors import CountOverflowError
 from ..model.nest import Nest, Operand
-from .closed_form import ClosedForm
+from .closed_form import ClosedForm, count_points
 
 RESET = "reset"  # a move from the dim's last tile (o + T >= E) to its first (origin 0)
 
@@ -157,8 +157,8 @@ def touched_elements(operand: Operand) -> int:
     an untiled schedule moves, the compulsory traffic's term, the output's first entries.
     The one count of it every bound and table uses."""
     key = (operand.relation.to_str(), operand.space.to_str())
-    return _TOUCHED.get(key, lambda: int(
-        operand.relation.range().intersect(operand.space).count_val().to_python()))
+    return _TOUCHED.get(key, lambda: count_points(
+        operand.relation.range().intersect(operand.space)))
 
 
 _RELATIONS = Memo(4096)  # (domain, relation, space) -> components' (loop dims, positions)

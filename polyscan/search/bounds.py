@@ -32,6 +32,7 @@ import numpy as np
 from ..caches import Memo
 from ..model.layer import Layer
 from ..model.nest import Nest
+from ..polyhedral.closed_form import count_points
 from ..polyhedral.footprint import relation_components, touched_elements
 from .optimizer import checked_buffer
 from .orders import Batch
@@ -98,7 +99,7 @@ def _real_macs(layer: Layer) -> int:
             if layer.dims[i] not in loop_dims:
                 real = real.project_out(isl.dim_type.set, i, 1)
         component_box = math.prod(layer.extents[d] for d in loop_dims)
-        count = count // component_box * int(real.count_val().to_python())
+        count = count // component_box * count_points(real)
     return count
 
 
