@@ -139,11 +139,23 @@ class Batch:
 
     def peaks(self) -> np.ndarray:
         """Exact buffer peak: the best combination of the clusters' Pareto vectors."""
-        vectors = [c.peak_vectors[idx] for c, idx in zip(self.tables.clusters, self.indices)]
+        vectors = sorted((c.peak_vectors[idx] for c, idx in zip(self.tables.clusters,
+                                                                self.indices)),
+                         key=lambda v: v.shape[1])  # narrow fronts first: fewer products
         best = np.zeros(self.size, dtype=np.int64)
-        for choice in itertools.product(*(range(v.shape[1]) for v in vectors)):
-            per_tensor = np.prod([v[:, j, :] for v, j in zip(vectors, choice)], axis=0)
-            best = np.maximum(best, per_tensor.sum(axis=1))
+
+        def choose(k: int, product: np.ndarray | None):
+            """Every choice of one vector per cluster from ``k`` on, times ``product``
+            (the choices before ``k``, multiplied once for all the choices after)."""
+            if k == len(vectors):
+                np.maximum(best, product.sum(axis=1), out=best)
+                return
+            for j in range(vectors[k].shape[1]):
+                chosen = vectors[k][:, j, :]
+                choose(k + 1, chosen if product is None else product * chosen)
+
+        if vectors:
+            choose(0, None)
         return best
 
     def level(self, level: Level, tensor: int | None = None) -> np.ndarray:

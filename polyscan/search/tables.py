@@ -25,6 +25,7 @@ of its tile-size combinations, this module tabulates, per tensor:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import weakref
@@ -80,8 +81,8 @@ class Cluster:
         self.grid = -(-np.array(self.extents, dtype=np.int64) // self.tiles)
         every = [(0, self.grid[:, i]) for i in range(len(self.dims))]
         combo, positions = _product_rows(self.combos, every)
-        sizes = self._products(combo, positions, (0,) * len(self.dims), everything=True)
-        self.S = self._sums(combo, sizes)
+        sizes = self._sizes(combo, positions)
+        self.S = np.array([self._sum(combo, row) for row in sizes]).reshape(-1, self.combos)
         self.peak_vectors = self._pareto(combo, sizes)
 
     @property
@@ -100,9 +101,7 @@ class Cluster:
                     ranges.append((0, n - 1)), moves.append(1)
                 else:
                     ranges.append((n - 1, 1)), moves.append(RESET)
-            combo, positions = _product_rows(self.combos, ranges)
-            self._lex[roles] = self._sums(combo, self._products(combo, positions,
-                                                                tuple(moves)))
+            self._lex[roles] = self._transitions(ranges, moves)
         return self._lex[roles]
 
     def scan(self, roles: tuple[str, ...], parity: int, inner_last: tuple[bool, ...]) -> np.ndarray:
@@ -122,9 +121,7 @@ class Cluster:
                     moves.append(1)
                 else:
                     ranges.append((n - 1 if next(flags) else 0, 1)), moves.append(0)
-            combo, positions = _product_rows(self.combos, ranges)
-            self._scan[key] = self._sums(combo, self._products(combo, positions,
-                                                               tuple(moves)))
+            self._scan[key] = self._transitions(ranges, moves)
         return self._scan[key]
 
     def entries(self, roles: tuple[str, ...], ends: bool) -> np.ndarray:
@@ -136,76 +133,102 @@ class Cluster:
         others their footprint at the first tile."""
         key = (roles, ends)
         if key not in self._entries:
-            self._entries[key] = self._scan_entries(roles) if ends else \
-                self._lex_entries(roles)
+            counts = [self.grid[:, i] if role == OUTER else 1 for i, role in enumerate(roles)]
+            self._entries[key] = self._factored(
+                counts, functools.partial(self._scan_entries if ends else self._lex_entries,
+                                          roles))
         return self._entries[key]
 
-    def _scan_entries(self, roles: tuple[str, ...]) -> np.ndarray:
+    def _scan_entries(self, roles, component: Component, index: list[int]) -> np.ndarray:
+        """A component's largest footprint with each of its INNER dims at its first or its
+        last tile, summed over its OUTER dims' positions (per tensor, the largest product
+        is the product of its components' largest: they share no dim)."""
+        inner = [i for i in index if roles[i] == INNER]
         largest = None
-        for last in itertools.product((False, True), repeat=roles.count(INNER)):
-            flags = iter(last)
-            ranges = [(0, self.grid[:, i]) if role == OUTER else
-                      (self.grid[:, i] - 1 if next(flags) else 0, 1)
-                      for i, role in enumerate(roles)]
+        for last in itertools.product((False, True), repeat=len(inner)):
+            at_last = dict(zip(inner, last))
+            ranges = [(0, self.grid[:, i]) if roles[i] == OUTER else
+                      (self.grid[:, i] - 1 if at_last[i] else 0, 1) for i in index]
             combo, positions = _product_rows(self.combos, ranges)
-            values = self._products(combo, positions, (0,) * len(roles))
+            values = self._evaluate(component.size, index, combo, positions)
             largest = values if largest is None else np.maximum(largest, values)
-        return self._sums(combo, largest)
+        return self._sum(combo, largest)
 
-    def _lex_entries(self, roles: tuple[str, ...]) -> np.ndarray:
-        ranges = [(0, self.grid[:, i]) if role == OUTER else (self.grid[:, i] - 1, 1)
-                  for i, role in enumerate(roles)]
-        combo, last = _product_rows(self.combos, ranges)  # inner dims at their last tile
-        first = np.where([role == INNER for role in roles], 0, last)
-        values = np.ones((len(self.components), len(combo)), dtype=np.int64)
-        for t, components in enumerate(self.components):
-            if not self.moves_data[t]:
-                values[t] = 0
-                continue
-            for component in components:
-                index = [self.dims.index(d) for d in component.dims]
-                if index and all(roles[i] == INNER for i in index):
-                    form, positions = component.overlap((RESET,) * len(index)), last
-                else:
-                    form, positions = component.size, first
-                tiles = self.tiles[combo][:, index]
-                values[t] *= form(np.concatenate([positions[:, index] * tiles, tiles], axis=1))
-        return self._sums(combo, values)
+    def _lex_entries(self, roles, component: Component, index: list[int]) -> np.ndarray:
+        """A component lying in the INNER dims: the overlap of their last and first tiles;
+        any other: its footprint with the INNER dims at their first tile, summed over its
+        OUTER dims' positions."""
+        reset = bool(index) and all(roles[i] == INNER for i in index)
+        ranges = [(0, self.grid[:, i]) if roles[i] == OUTER else
+                  (self.grid[:, i] - 1 if reset else 0, 1) for i in index]
+        combo, positions = _product_rows(self.combos, ranges)
+        form = component.overlap((RESET,) * len(index)) if reset else component.size
+        return self._sum(combo, self._evaluate(form, index, combo, positions))
 
     # --- evaluation ---------------------------------------------------------------------
 
-    def _products(self, combo: np.ndarray, positions: np.ndarray, moves: tuple,
-                  everything: bool = False) -> np.ndarray:
-        """``(operands, rows)``: each operand's in-cluster overlap product at each row; only
-        for operands that move data unless ``everything`` (the rest is 0: reuse of on-chip
-        data costs nothing either way)."""
-        origins = positions * self.tiles[combo]
-        values = np.ones((len(self.components), len(combo)), dtype=np.int64)
+    def _transitions(self, ranges: list, moves: list) -> np.ndarray:
+        """``(tensors, combos)``: over the product of the per-dim ``ranges`` of positions,
+        the sums of the overlap products of a tile with the one ``moves`` away."""
+        def sums(component: Component, index: list[int]) -> np.ndarray:
+            combo, positions = _product_rows(self.combos, [ranges[i] for i in index])
+            pattern = tuple(moves[i] for i in index)
+            form = component.overlap(pattern) if any(pattern) else component.size
+            return self._sum(combo, self._evaluate(form, index, combo, positions))
+        return self._factored([r[1] for r in ranges], sums)
+
+    def _factored(self, counts: list, sums) -> np.ndarray:
+        """``(tensors, combos)``: per tensor, the sum over a product of per-dim ranges of
+        positions (``counts[i]`` of them for dim ``i``) of the product of its components'
+        values. A tensor's components share no dim, so that sum is the product of each
+        component's own sum over its dims' positions (``sums(component, dim indices)``),
+        times the positions of the dims none of them uses: each component is evaluated on
+        its own dims' positions, never on the whole cluster's."""
+        tables = np.zeros((len(self.components), self.combos), dtype=np.int64)
         for t, components in enumerate(self.components):
-            if not (everything or self.moves_data[t]):
-                values[t] = 0
-                continue
+            if not self.moves_data[t]:
+                continue  # reuse of on-chip data moves nothing either way: 0
+            product = np.ones(self.combos, dtype=np.int64)
+            used = set()
             for component in components:
                 index = [self.dims.index(d) for d in component.dims]
-                pattern = tuple(moves[i] for i in index)
-                columns = np.concatenate([origins[:, index], self.tiles[combo][:, index]],
-                                         axis=1)
-                form = component.overlap(pattern) if any(pattern) else component.size
-                values[t] *= form(columns)
-        return values
+                used.update(index)
+                product *= sums(component, index)
+            for i, count in enumerate(counts):
+                if i not in used:
+                    product *= count
+            tables[t] = product
+        return tables
 
-    def _sums(self, combo, values) -> np.ndarray:
-        sums = np.zeros((len(self.components), self.combos), dtype=np.int64)
-        for t in range(len(self.components)):
-            np.add.at(sums[t], combo, values[t])
+    def _evaluate(self, form, index: list[int], combo: np.ndarray,
+                  positions: np.ndarray) -> np.ndarray:
+        """A component's closed form at rows of (combination, positions of its dims)."""
+        tiles = self.tiles[combo][:, index]
+        return form(np.concatenate([positions * tiles, tiles], axis=1))
+
+    def _sum(self, combo: np.ndarray, values: np.ndarray) -> np.ndarray:
+        sums = np.zeros(self.combos, dtype=np.int64)
+        np.add.at(sums, combo, values)
         return sums
+
+    def _sizes(self, combo: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """``(operands, rows)``: each operand's in-cluster footprint product at each row of
+        (combination, positions of every dim)."""
+        values = np.ones((len(self.components), len(combo)), dtype=np.int64)
+        for t, components in enumerate(self.components):
+            for component in components:
+                index = [self.dims.index(d) for d in component.dims]
+                values[t] *= self._evaluate(component.size, index, combo, positions[:, index])
+        return values
 
     def _pareto(self, combo: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Per combo, the vectors (over tensors) not dominated by another: the peak over
-        positions of any sum of products with other clusters is attained at one of them."""
+        positions of any sum of products with other clusters is attained at one of them.
+        ``combo`` is sorted (rows come combination by combination)."""
+        bounds = np.searchsorted(combo, np.arange(self.combos + 1))
         fronts = []
         for c in range(self.combos):
-            vectors = np.unique(values[:, combo == c].T, axis=0)[::-1]
+            vectors = np.unique(values[:, bounds[c]:bounds[c + 1]].T, axis=0)[::-1]
             front = [v for v in vectors
                      if not any(np.all(w >= v) and np.any(w > v) for w in vectors)]
             fronts.append(front)
