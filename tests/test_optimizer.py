@@ -223,3 +223,26 @@ def test_pruning_keeps_the_optimum_of_a_fused_group(buffer):
 
     net = tiny_network()
     _pruned_totals_keep_the_optimum(_Run(net, net.layers[1:4]).nest, buffer)
+
+
+@pytest.mark.parametrize("kind", sorted(SMALL))
+def test_a_traffic_limit_prunes_but_never_changes_what_is_found(kind):
+    """``search_nest(limit=L)`` with the traffic objective (the partition's limit): None
+    when no schedule moves less than L; otherwise every traversal's own optimum, equal to
+    the unbounded search's, the losing traversal's too."""
+    from polyscan.search.optimizer import search_nest
+
+    layer = SMALL[kind]
+    buffer = _smallest(layer) * 2
+    make = functools.partial(ps.Schedule, layer)
+    free = search_nest(layer.nest, make, kind, buffer)
+    best = free.best.total
+    assert search_nest(layer.nest, make, kind, buffer, limit=best) is None
+    for limit in (best + 1, best * 2):
+        bounded = search_nest(layer.nest, make, kind, buffer, limit=limit)
+        assert _found(bounded) == _found(free)
+
+
+def _found(search):
+    return {t: (r.total, r.tiles, r.peak, r.schedule.tile, r.schedule.order)
+            for t, r in search.results.items()}
