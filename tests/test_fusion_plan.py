@@ -136,8 +136,9 @@ def test_a_window_read_through_a_flatten_is_not_searched_and_a_view_alone_is():
     through the flatten's divisions, a window per channel position: barvinok takes minutes
     per count, so the group is reported too coupled; the average pool (one element per
     position) with the classifier is searched."""
-    from polyscan.search.tables import too_coupled
     from test_models import MODELS
+
+    from polyscan.search.tables import too_coupled
 
     net = ps.load_onnx(MODELS / "torchvision_alexnet.onnx")
     kinds = [layer.kind for layer in net.layers]
@@ -176,16 +177,29 @@ def test_a_group_too_large_for_64_bit_counts_is_skipped_not_fatal():
     assert plan.groups_skipped == 1
     alone = [ps.traffic(ps.optimize(layer, 65536)).total for layer in net.layers]
     assert plan.total == sum(alone)
+    # the real case: VGG11's conv8 + pool + conv11 + conv13, as exported by torchvision
+    from test_models import MODELS
+
+    vgg = ps.load_onnx(MODELS / "torchvision_vgg11.onnx")
+    names = [layer.name for layer in vgg.layers]
+    first = names.index("/features/features.8/Conv")
+    last = names.index("/features/features.13/Conv")
+    exported = _Run(vgg, vgg.layers[first:last + 1])
+    assert exported.valid
+    with pytest.raises(ps.CountOverflowError, match="the iterations of /features/features.8"):
+        least_peak(exported.nest)
 
 
 def test_what_every_tile_holds_whole_bounds_the_least_peak(net):
     """``held_whole`` (operands with only constant components, counted without closed
     forms) never exceeds the least peak, so the network search may reject a group on it:
-    every run of the tiny network and of MobileNetV2's first blocks, where long runs hold
-    their inner layers' weights whole."""
+    every run of the tiny network and of torchvision's exported MobileNetV2's first blocks,
+    where long runs hold their inner layers' weights whole."""
+    from test_models import MODELS
+
     from polyscan.search.bounds import can_fit, held_whole, least_peak
 
-    mobilenet = ps.zoo.mobilenet_v2()
+    mobilenet = ps.load_onnx(MODELS / "torchvision_mobilenet_v2.onnx")
     runs = [_Run(n, n.layers[first:last + 1]) for n, count in ((net, len(net.layers)),
                                                                (mobilenet, 8))
             for first in range(count) for last in range(first, count)]

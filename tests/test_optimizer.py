@@ -183,7 +183,7 @@ def _partial_bounds_hold(nest):
     for level, ends in ((_lex_level, False), (_scan_bound_level, True)):
         program, bounds = SubsetProgram(batch, level), []
         while not program.done:
-            bounds.append(program.bound(lambda part, inner: part.entries(inner, ends)))
+            bounds.append(program.bound(lambda part, inner, ends=ends: part.entries(inner, ends)))
             program.extend()
         for size, bound in enumerate(bounds):
             assert (bound >= program.result()).all(), (level.__name__, size)

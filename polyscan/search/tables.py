@@ -161,9 +161,8 @@ class Cluster:
         reset = bool(index) and all(roles[i] == INNER for i in index)
         ranges = [(0, self.grid[:, i]) if roles[i] == OUTER else
                   (self.grid[:, i] - 1 if reset else 0, 1) for i in index]
-        combo, positions = _product_rows(self.combos, ranges)
         form = component.overlap((RESET,) * len(index)) if reset else component.size
-        return self._sum(combo, self._evaluate(form, index, combo, positions))
+        return self._summed(form, index, ranges)
 
     # --- evaluation ---------------------------------------------------------------------
 
@@ -171,10 +170,9 @@ class Cluster:
         """``(tensors, combos)``: over the product of the per-dim ``ranges`` of positions,
         the sums of the overlap products of a tile with the one ``moves`` away."""
         def sums(component: Component, index: list[int]) -> np.ndarray:
-            combo, positions = _product_rows(self.combos, [ranges[i] for i in index])
             pattern = tuple(moves[i] for i in index)
             form = component.overlap(pattern) if any(pattern) else component.size
-            return self._sum(combo, self._evaluate(form, index, combo, positions))
+            return self._summed(form, index, [ranges[i] for i in index])
         return self._factored([r[1] for r in ranges], sums)
 
     def _factored(self, counts: list, sums) -> np.ndarray:
@@ -199,6 +197,12 @@ class Cluster:
                     product *= count
             tables[t] = product
         return tables
+
+    def _summed(self, form, index: list[int], ranges: list) -> np.ndarray:
+        """``(combos,)``: a component's closed form summed over the product of its dims'
+        ``ranges`` of positions."""
+        combo, positions = _product_rows(self.combos, ranges)
+        return self._sum(combo, self._evaluate(form, index, combo, positions))
 
     def _evaluate(self, form, index: list[int], combo: np.ndarray,
                   positions: np.ndarray) -> np.ndarray:
