@@ -20,16 +20,19 @@ from .search.optimizer import SEARCHABLE
 
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                      traversals=SEARCHABLE, progress=None, max_group: int = 8,
-                     objective: str = "traffic", dram: DramSettings | None = None) -> Plan:
+                     objective: str = "traffic", dram: DramSettings | None = None,
+                     resident: bool | None = None) -> Plan:
     """``network.partition.optimize_network``: the network's optimal plan under ``buffer``.
     ``progress``: True or False for a bar on stderr, None for one when it is a terminal, or
-    a ``(done, total, description)`` callback of your own."""
+    a ``(done, total, description)`` callback of your own. ``resident=False`` sends every
+    tensor between groups through DRAM (no tensor stays resident, DESIGN 6b); by default
+    tensors may stay resident when layers may fuse."""
     if callable(progress):
         return partition.optimize_network(net, buffer, fusion, traversals, progress,
-                                          max_group, objective, dram)
+                                          max_group, objective, dram, resident)
     with progress_bar(progress) as report:
         return partition.optimize_network(net, buffer, fusion, traversals, report,
-                                          max_group, objective, dram)
+                                          max_group, objective, dram, resident)
 
 
 def dram_cost(subject, preset: str = "ddr3-1600", element_bits: int = 8,

@@ -39,7 +39,7 @@ def _run_cost(net, first, last, buffer):
 
 @pytest.mark.parametrize("buffer", [300, 700, 4000])
 def test_the_partition_is_the_best_of_all_partitions(net, buffer):
-    plan = ps.optimize_network(net, buffer, fusion=True)
+    plan = ps.optimize_network(net, buffer, fusion=True, resident=False)
     n = len(net.layers)
     best = None
     for cuts in itertools.product([False, True], repeat=n - 1):
@@ -82,14 +82,18 @@ def test_a_fused_group_schedule_is_optimal_by_exhaustive_simulation():
 
 
 def test_tensors_in_dram(net):
-    """Weights and group outputs move; what a fused group keeps on chip does not."""
+    """Weights and group outputs move; what a fused group keeps on chip, and what stays
+    resident between groups, does not."""
     plan = ps.optimize_network(net, 700, fusion=True)
+    assert plan.resident  # at 700 entries, the stem's 256-entry output stays
     moving = set(plan.dram_tensors())
     for group in plan.groups:
         assert {f"{name}.W" for name in group.layers} <= moving
-        assert f"{group.layers[-1]}.O" in moving
+        sink = f"{group.layers[-1]}.O"
+        assert (sink in moving) == (sink not in plan.resident)
         for name in group.layers[:-1]:
-            assert (f"{name}.O" in moving) == (name in group.schedule.group.exported)
+            assert (f"{name}.O" in moving) == (name in group.schedule.group.exported and
+                                               f"{name}.O" not in plan.resident)
 
 
 def test_groups_of_equal_shape_share_tables_under_their_own_names():
@@ -114,7 +118,7 @@ def test_groups_of_equal_shape_share_tables_under_their_own_names():
 def test_the_energy_partition_is_the_best_of_all_partitions(net, buffer):
     """The search skips runs (and stops counting candidates) that cannot beat the best
     partition found so far; that must never change the answer."""
-    plan = ps.optimize_network(net, buffer, objective="energy")
+    plan = ps.optimize_network(net, buffer, objective="energy", resident=False)
     n = len(net.layers)
     cost = {}
     for first in range(n):

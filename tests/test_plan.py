@@ -1,4 +1,5 @@
-"""Networks without fusion: one optimal schedule per layer, with the totals DESIGN 5 names."""
+"""Networks without fusion and residency: one optimal schedule per layer, with the totals
+DESIGN 5 names."""
 
 import json
 
@@ -9,7 +10,7 @@ import polyscan as ps
 
 @pytest.fixture(scope="module")
 def plan():
-    return ps.optimize_network(ps.zoo.mobilenet_v1(), 16384, fusion=False)
+    return ps.optimize_network(ps.zoo.mobilenet_v1(), 16384, fusion=False, resident=False)
 
 
 def test_groups_are_the_layers_with_their_optimal_schedules(plan):

@@ -78,6 +78,9 @@ def plans(model):
     net = ps.load_onnx(model)
     return {"lex, no fusion": ps.optimize_network(net, 2048, fusion=False, traversals=("lex",),
                                                   progress=False),
+            "Scan + fusion, nothing resident": ps.optimize_network(
+                net, 2048, fusion=True, traversals=("lex", "scan"), progress=False,
+                resident=False),
             "Scan + fusion": ps.optimize_network(net, 2048, fusion=True,
                                                  traversals=("lex", "scan"), progress=False)}
 
@@ -125,7 +128,7 @@ def test_the_headline_and_the_table_state_the_api_figures(report, plans):
 def test_the_report_figures_agree_with_the_api(report, plans):
     data = json.loads((report / "report.json").read_text())
     assert list(data["configurations"]) == ["lex, no fusion", "Scan, no fusion", "lex, fusion",
-                                            "Scan + fusion"]
+                                            "Scan + fusion, nothing resident", "Scan + fusion"]
     fused = plans["Scan + fusion"]
     assert data["configurations"]["Scan + fusion"]["totals"]["dram_entries"] == fused.total
     assert f"{fused.total:,}" in (report / "report.html").read_text()

@@ -64,7 +64,8 @@ def sweep(args) -> int:
     with progress_bar(support.progress(args)) as report:
         points = sweep_network(support.network(args), buffers, fusion=not args.no_fusion,
                                traversals=support.traversals(args), objective=args.objective,
-                               dram=support.dram(args), progress=report)
+                               dram=support.dram(args), progress=report,
+                               resident=False if args.no_resident else None)
     rows = [point.to_dict() for point in points]
     if args.plot is not None:
         save_plot(plots.sweep_curve(points), args.plot)

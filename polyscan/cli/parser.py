@@ -130,6 +130,9 @@ def _count(text: str) -> int:
 
 def _search_options(command):
     command.add_argument("--no-fusion", action="store_true", help="schedule layers alone")
+    command.add_argument("--no-resident", action="store_true",
+                         help="send every tensor between groups through DRAM (by default "
+                         "a fused plan may keep some resident in the buffer)")
     command.add_argument("--traversal", choices=("lex", "scan", "all"), default="all",
                          help="traversals to search (all: lex and scan)")
 

@@ -164,4 +164,4 @@ def plan(args, net=None):
     return optimize_network(net or network(args), buffer,
                             fusion=not args.no_fusion, traversals=traversals(args),
                             progress=progress(args), objective=args.objective,
-                            dram=dram(args))
+                            dram=dram(args), resident=False if args.no_resident else None)

@@ -261,10 +261,11 @@ class FusedSchedule(Schedule):
     the last layer's dims for a fused group (see ``FusedGroup`` for ``inputs``/``exported``)."""
 
     def __init__(self, layers: Sequence[Layer] | FusedGroup, tile=None, order=None,
-                 traversal="lex", inputs=None, exported=()):
+                 traversal="lex", inputs=None, exported=(), resident=()):
         group = layers if isinstance(layers, FusedGroup) else FusedGroup(layers, inputs,
                                                                          exported)
         self.group = group
         self.layers = group.layers
         self.layer = group.sink  # the layer whose dims the schedule tiles
-        self._tile_nest(group.nest, f"fused group {group.name!r}", tile, order, traversal)
+        self._tile_nest(group.nest, f"fused group {group.name!r}", tile, order, traversal,
+                        resident)

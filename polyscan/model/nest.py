@@ -9,18 +9,24 @@ search only see nests.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 import islpy as isl
 
+from ..errors import ScheduleError
+
 READ = "read"  # in DRAM, read-only: read on every entry into the buffer
 ACCUMULATE = "accumulate"  # in DRAM, written on every exit, read back when seen before
 ONCHIP = "onchip"  # produced and consumed inside the buffer: no DRAM traffic
 EXPORTED = "exported"  # on chip, but also read outside its group: written once
 ITERATIONS = "iterations"  # loop iterations of an inner layer: counted, not stored
-KINDS = (READ, ACCUMULATE, ONCHIP, EXPORTED, ITERATIONS)
+RESIDENT = "resident"  # kept whole in the buffer across groups (DESIGN 6b): no DRAM traffic,
+#                        and no footprint of its own (the plan holds its entries)
+KINDS = (READ, ACCUMULATE, ONCHIP, EXPORTED, ITERATIONS, RESIDENT)
+IN_DRAM = (READ, ACCUMULATE, EXPORTED)  # the kinds that may stay resident instead
 
 
 class TensorKey(str):
@@ -65,7 +71,9 @@ class Operand:
 
     @property
     def in_buffer(self) -> bool:
-        return self.kind != ITERATIONS
+        """Whether the tile's footprint of it takes buffer space (a resident tensor's
+        entries are held by the plan, whole, not by the schedule)."""
+        return self.kind not in (ITERATIONS, RESIDENT)
 
     @property
     def dram_weight(self) -> int:
@@ -88,6 +96,24 @@ class Nest:
         (operands correspond by position)."""
         return (self.domain.to_str(), self.whole) + tuple(
             (o.kind, o.relation.to_str(), o.space.to_str()) for o in self.operands.values())
+
+    def with_resident(self, keys) -> Nest:
+        """This nest with the operands ``keys`` resident (DESIGN 6b): a group reading them
+        from the buffer, or keeping what it produces there for later groups."""
+        keys = set(keys)
+        if not keys:
+            return self
+        for key in keys:
+            if key not in self.operands or self.operands[key].kind not in IN_DRAM:
+                raise ScheduleError(f"{self.name}: {str(key)!r} is no operand that moves "
+                                    f"to or from DRAM, so it cannot stay resident")
+        operands = {k: dataclasses.replace(o, kind=RESIDENT) if k in keys else o
+                    for k, o in self.operands.items()}
+        return dataclasses.replace(self, operands=operands)
+
+    @property
+    def resident_keys(self) -> tuple[str, ...]:
+        return tuple(k for k, o in self.operands.items() if o.kind == RESIDENT)
 
     @property
     def output_keys(self) -> tuple[str, ...]:

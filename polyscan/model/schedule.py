@@ -24,26 +24,37 @@ class Schedule:
 
     def __init__(self, layer: Layer, tile: Mapping[str, int] | None = None,
                  order: Sequence[str] | None = None,
-                 traversal: str | Sequence[Sequence[int]] = "lex"):
+                 traversal: str | Sequence[Sequence[int]] = "lex", resident: Iterable[str] = ()):
         if not isinstance(layer, Layer):
             raise ScheduleError(f"a Schedule is of a Layer (ps.conv2d(...), net.layer(name)), "
                                 f"got {layer!r}")
         self.layer = layer
         self.layers = (layer,)  # the layers scheduled, in order (a FusedSchedule has more)
-        self._tile_nest(layer.nest, f"{layer.kind} layer {layer.name!r}", tile, order, traversal)
+        self._tile_nest(layer.nest, f"{layer.kind} layer {layer.name!r}", tile, order, traversal,
+                        resident)
 
-    def _tile_nest(self, nest: Nest, label: str, tile, order, traversal):
-        """Check and set the tiling of ``nest`` (``label`` names it in error messages)."""
-        self.nest = nest
+    def _tile_nest(self, nest: Nest, label: str, tile, order, traversal, resident=()):
+        """Check and set the tiling of ``nest`` (``label`` names it in error messages), with
+        the operands ``resident`` kept in the buffer across groups (DESIGN 6b)."""
+        if isinstance(resident, str) or not isinstance(resident, Iterable):
+            raise ScheduleError(f"resident must be a list of operand names such as ['I'], got "
+                                f"{resident!r}")
+        self.nest = nest.with_resident(resident)
         self.tile = _checked_tile(nest, label, tile)
         self.order = _checked_order(nest, label, self.tile, order)
         self.grid = tuple(math.ceil(nest.extents[d] / self.tile_size(d)) for d in self.order)
         self.traversal = _checked_traversal(traversal, self.grid)
 
+    @property
+    def resident(self) -> tuple[str, ...]:
+        """The operands kept resident in the buffer (no DRAM traffic, no footprint)."""
+        return self.nest.resident_keys
+
     def to_dict(self) -> dict:
         return {"tile": dict(self.tile), "order": list(self.order),
                 "traversal": self.traversal if isinstance(self.traversal, str)
-                else [list(c) for c in self.traversal]}
+                else [list(c) for c in self.traversal],
+                **({"resident": [str(k) for k in self.resident]} if self.resident else {})}
 
     def tile_size(self, dim: str) -> int:
         return self.tile.get(dim, self.nest.extents[dim])
@@ -60,8 +71,9 @@ class Schedule:
 
     def __repr__(self) -> str:
         traversal = self.traversal if isinstance(self.traversal, str) else "explicit"
+        resident = f", resident={list(map(str, self.resident))}" if self.resident else ""
         return (f"{type(self).__name__}({self.nest.name!r}, tile={self.tile}, "
-                f"order={self.order}, traversal={traversal!r})")
+                f"order={self.order}, traversal={traversal!r}{resident})")
 
 
 def _checked_tile(nest: Nest, label: str, tile) -> dict[str, int]:

@@ -12,7 +12,7 @@ from ..cost.dram import DramSettings
 from ..cost.traffic import Traffic
 from ..errors import BufferTooSmallError, CountOverflowError, FusionError, PolyscanError
 from ..model.fusion import FusedGroup, FusedSchedule
-from ..model.nest import ACCUMULATE, EXPORTED, READ, TensorKey
+from ..model.nest import IN_DRAM, TensorKey
 from ..model.schedule import Schedule
 from ..polyhedral.footprint import touched_elements
 from ..search.bounds import can_fit, least_peak, lower_bound
@@ -26,6 +26,7 @@ from ..search.optimizer import (
 from ..search.tables import too_coupled
 from .graph import Network
 from .plan import Group, Plan
+from .residency import NONE, Holding, Residency
 
 Progress = Callable[[int, int, str], None]  # (layers done, layers, what is being searched)
 
@@ -33,19 +34,24 @@ Progress = Callable[[int, int, str], None]  # (layers done, layers, what is bein
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                      traversals=SEARCHABLE, progress: Progress | None = None,
                      max_group: int = 8, objective: str = "traffic",
-                     dram: DramSettings | None = None) -> Plan:
-    """Partition the layers into groups, each with its optimal schedule, minimising the
-    network's total traffic under ``buffer``.
+                     dram: DramSettings | None = None, resident: bool | None = None) -> Plan:
+    """Partition the layers into groups, each with its optimal schedule, and choose which
+    tensors stay resident in the buffer between groups (DESIGN 6b), minimising the
+    network's total traffic (or DRAM energy, or time) under ``buffer``.
 
     Groups are runs of consecutive layers in topological order in which every layer but the
-    last feeds a later one; without fusion every layer is its own group. The best partition
-    is a shortest path over cut points, ``best[j+1] = min_i best[i] + cost(i..j)``, each
-    cost an exact optimal group schedule, runs of up to ``max_group`` layers. A run is only
-    searched if ``best[i]`` plus its compulsory traffic (every element it moves to or from
-    DRAM, once: an exact lower bound of its cost, cheap to count) can beat ``best[j+1]``.
-    With ``objective="energy"`` or ``"latency"`` the costs are the groups' modeled DRAM
-    energy or time (``search_layer``), bounded below by the bursts the compulsory traffic
-    needs at the cheapest burst energy and time.
+    last feeds a later one; without fusion every layer is its own group. The best plan is a
+    shortest path over (cut, resident tensors alive across it), each step a run of up to
+    ``max_group`` layers entered with some tensors resident and keeping some of the tensors
+    it writes, its cost the exact optimal schedule of the run with those operands resident
+    under the buffer left beside them (docs/fusion.md). A step is only searched if it can
+    beat the best path known to its end state and the best plan found without residency:
+    its compulsory traffic (every element it moves, once) and what every later layer must
+    move (weights, inputs, outputs) are exact lower bounds, cheap to count. With
+    ``objective="energy"`` or ``"latency"`` the costs are the groups' modeled DRAM energy or
+    time, bounded below by the bursts those entries need at the cheapest burst.
+    ``resident`` defaults to ``fusion``: without fusion, every tensor goes through DRAM
+    (the layer-by-layer baseline) unless ``resident=True`` asks for residency alone.
     """
     start = time.perf_counter()
     if not isinstance(net, Network):
@@ -57,51 +63,140 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     if isinstance(max_group, bool) or not isinstance(max_group, int) or max_group < 1:
         raise PolyscanError(f"max_group must be a positive number of layers, got "
                             f"{max_group!r}")
-    dram = dram or DramSettings()
-    longest = max_group if fusion else 1
-    layers = net.layers
     _check_feasible(net, buffer)
-    best = [0] + [None] * len(layers)  # best[j]: least cost of the first j layers
-    chosen: list[Group | None] = [None] * (len(layers) + 1)
-    searched: dict[str, _Outcome] = {}  # by the nest's shape key: runs of one shape share
-    evaluated = skipped = 0
-    for last in range(len(layers)):
-        if progress:
-            progress(last, len(layers), f"{net.name}: groups ending at {layers[last].name}")
-        for first in range(last, max(-1, last - longest), -1):
-            run = _Run(net, layers[first:last + 1])
-            if not run.feeds_later:
-                break  # its first layer feeds no later one: no longer run works either
-            if not run.valid or best[first] is None or \
-                    (best[last + 1] is not None and best[first] +
-                     dram.least_cost(objective, run.compulsory) >= best[last + 1]):
-                continue
-            if len(run.layers) > 1 and too_coupled(run.nest):
-                skipped += 1  # a group the search cannot tabulate: never chosen
-                continue
-            try:
-                if not can_fit(run.nest, buffer):
-                    continue
-            except CountOverflowError:  # a fused group too large to count in 64 bits
-                skipped += 1  # (each layer alone was checked by _check_feasible)
-                continue
-            limit = None if best[last + 1] is None else best[last + 1] - best[first]
-            group = run.search(buffer, traversals, searched, objective, dram, limit)
-            evaluated += 1
-            cost = None if group is None else group.measure(objective)
-            if cost is not None and (best[last + 1] is None or
-                                     best[first] + cost < best[last + 1]):
-                best[last + 1], chosen[last + 1] = best[first] + cost, group
+    planner = _Planner(net, buffer, traversals, max_group if fusion else 1, objective,
+                       dram or DramSettings(), progress)
+    resident = fusion if resident is None else bool(resident)
+    steps, cost = planner.shortest(Residency(net, enabled=False))
+    if resident:
+        better = planner.shortest(Residency(net), upper=cost)
+        steps = better[0] if better is not None else steps
+    groups = [planner.group(step) for step in steps]
     if progress:
-        progress(len(layers), len(layers), f"{net.name}: done")
-    groups, end = [], len(layers)
-    while end:
-        groups.append(chosen[end])
-        end -= len(chosen[end].layers)
-    compulsory = sum(lower_bound(layer, buffer).compulsory for layer in layers)
-    return Plan(net.name, buffer, tuple(dict.fromkeys(traversals)), fusion, groups[::-1],
-                compulsory, net.floor(), time.perf_counter() - start, evaluated, net,
-                objective, dram, skipped)
+        progress(len(net.layers), len(net.layers), f"{net.name}: done")
+    compulsory = sum(lower_bound(layer, buffer).compulsory for layer in net.layers)
+    return Plan(net.name, buffer, tuple(dict.fromkeys(traversals)), fusion, groups,
+                compulsory, net.floor(), time.perf_counter() - start, planner.evaluated,
+                net, planner.objective, planner.dram, len(planner.too_large), resident)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The best path found to a (cut, resident state): its cost, its last group, and where
+    that group started."""
+
+    cost: float
+    group: Group | None = None
+    first: int = 0
+    before: frozenset[str] = frozenset()  # the state the group was entered with
+    run: _Run | None = None
+    holding: Holding = NONE
+
+
+class _Planner:
+    """The shortest-path search over cuts and resident states; runs and their searches are
+    kept, so that the pass with residency reuses the pass without."""
+
+    def __init__(self, net: Network, buffer: int, traversals, longest: int, objective: str,
+                 dram: DramSettings, progress: Progress | None):
+        self.net, self.buffer, self.traversals = net, buffer, traversals
+        self.longest, self.objective, self.dram, self.progress = longest, objective, dram, \
+            progress
+        self.layers = net.layers
+        self.runs: dict[tuple[int, int], _Run] = {}
+        self.searched: dict[tuple, _Outcome] = {}  # by shape key and buffer left
+        self.tied: dict[tuple, _Outcome] = {}  # the same, for ties broken by energy
+        self.evaluated = 0
+        self.too_large: set[_Run] = set()  # runs too coupled or too large to count
+        self.rejected: set[tuple] = set()  # (run, resident operands, buffer) that cannot fit
+
+    def run(self, first: int, last: int) -> _Run:
+        if (first, last) not in self.runs:
+            self.runs[first, last] = _Run(self.net, self.layers[first:last + 1])
+        return self.runs[first, last]
+
+    def shortest(self, residency: Residency, upper: float | None = None):
+        """The steps of the least-cost plan (with its cost), or None if none costs less
+        than ``upper``."""
+        n = len(self.layers)
+        after = [self.dram.least_cost(self.objective, entries)
+                 for entries in residency.floor_after(self.layers)]
+        frontier: list[dict[frozenset, _Step]] = [{} for _ in range(n + 1)]
+        frontier[0][frozenset()] = _Step(0)
+        for last in range(n):
+            if self.progress:
+                self.progress(last, n, f"{self.net.name}: groups ending at "
+                                       f"{self.layers[last].name}")
+            for first in range(last, max(-1, last - self.longest), -1):
+                run = self.run(first, last)
+                if not run.feeds_later:
+                    break  # its first layer feeds no later one: no longer run works either
+                if not run.valid:
+                    continue
+                for state, step in list(frontier[first].items()):
+                    for holding in residency.choices(state, first, last, self.buffer):
+                        self._step(run, first, last, step, state, holding, frontier,
+                                   None if upper is None else upper - after[last + 1])
+        end = frontier[n].get(frozenset())
+        if end is None:
+            return None
+        steps, cut, state = [], n, frozenset()
+        while cut:
+            step = frontier[cut][state]
+            steps.append(step)
+            cut, state = step.first, step.before
+        return steps[::-1], end.cost
+
+    def group(self, step: _Step) -> Group:
+        """The group of a step of the plan; for traffic, with the schedule of least DRAM
+        energy among those of its least traffic (the search keeps the fewest tiles: a
+        scattered tiling costs bursts and row misses that an equal-traffic one need not),
+        searched only for the groups of the plan."""
+        if self.objective != "traffic":
+            return step.group
+        return step.run.search(self.buffer, self.traversals, self.tied, "traffic", self.dram,
+                               step.group.total + 1, step.holding, ties=True)
+
+    def _step(self, run: _Run, first: int, last: int, step: _Step, state: frozenset,
+              holding: Holding, frontier, ceiling: float | None):
+        """Search ``run`` entered with ``state`` and held as ``holding``; keep it if it makes
+        the best path to its end state (below ``ceiling``, the plan found without
+        residency less what any later layers must cost)."""
+        keys = run.keys_of(holding.tensors)
+        target = frontier[last + 1].get(holding.after)
+        if target is not None:
+            ceiling = target.cost if ceiling is None else min(ceiling, target.cost)
+        if ceiling is not None and \
+                step.cost + self.dram.least_cost(self.objective, run.compulsory(keys)) >= ceiling:
+            return
+        budget = self.buffer - holding.entries
+        if not self._fits(run, keys, budget):
+            return
+        group = run.search(self.buffer, self.traversals, self.searched, self.objective,
+                           self.dram, None if ceiling is None else ceiling - step.cost, holding)
+        self.evaluated += 1
+        if group is None:
+            return
+        cost = step.cost + group.measure(self.objective)
+        if target is None or cost < target.cost:
+            frontier[last + 1][holding.after] = _Step(cost, group, first, state, run, holding)
+
+    def _fits(self, run: _Run, keys: frozenset, budget: int) -> bool:
+        """Whether some schedule of the run with ``keys`` resident fits ``budget`` (a group
+        too coupled to tabulate, or too large to count, never does: counted as skipped)."""
+        if (run, keys, budget) in self.rejected:
+            return False
+        fits = False
+        if len(run.layers) > 1 and run.too_coupled:
+            self.too_large.add(run)
+        else:
+            try:
+                fits = can_fit(run.nest.with_resident(keys), budget)
+            except CountOverflowError:  # a fused group too large to count in 64 bits
+                self.too_large.add(run)  # (each layer alone was checked by _check_feasible)
+        if not fits:
+            self.rejected.add((run, keys, budget))
+        return fits
 
 
 def _check_feasible(net: Network, buffer: int):
@@ -138,6 +233,7 @@ class _Run:
     all from DRAM)."""
 
     def __init__(self, net: Network, layers):
+        self.net = net
         self.layers = layers
         self.valid = False  # a layer, or layers that fuse
         inside = {layer.name for layer in layers}
@@ -168,21 +264,46 @@ class _Run:
         self.nest, self.label = group.nest, f"fused group {group.name!r}"
 
     @functools.cached_property
-    def compulsory(self) -> int:
-        """Elements moved to or from DRAM at least once by any schedule of the run."""
-        return sum(touched_elements(o) for o in self.nest.operands.values()
-                   if o.kind in (READ, ACCUMULATE, EXPORTED))
+    def too_coupled(self) -> str | None:
+        return too_coupled(self.nest)
 
-    def search(self, buffer, traversals, searched: dict[str, _Outcome], objective="traffic",
-               dram=None, limit=None) -> Group | None:
-        """The run's optimal schedule as a group; None if nothing fits the buffer, or if
-        nothing costs less than ``limit`` (the search prunes against it)."""
-        key = self.nest.shape_key
+    @functools.cached_property
+    def tensors(self) -> dict[str, str]:
+        """Operand key -> network tensor, for the operands that move to or from DRAM."""
+        return {key: self.net.bindings[key if len(self.layers) > 1 else
+                                       TensorKey(self.layers[0].name, key)]
+                for key, o in self.nest.operands.items() if o.kind in IN_DRAM}
+
+    def keys_of(self, tensors: frozenset[str]) -> frozenset:
+        """The operands of the run bound to the network tensors ``tensors``."""
+        return frozenset(k for k, t in self.tensors.items() if t in tensors)
+
+    @functools.cached_property
+    def _touched(self) -> dict[str, int]:
+        return {key: touched_elements(self.nest.operands[key]) for key in self.tensors}
+
+    def compulsory(self, resident=frozenset()) -> int:
+        """Elements moved to or from DRAM at least once by any schedule of the run with the
+        operands ``resident`` resident."""
+        return sum(n for key, n in self._touched.items() if key not in resident)
+
+    def search(self, buffer: int, traversals, searched: dict[tuple, _Outcome],
+               objective="traffic", dram=None, limit=None, holding: Holding = NONE,
+               ties: bool = False) -> Group | None:
+        """The run's optimal schedule as a group, held as ``holding`` says (its operands
+        bound to resident tensors resident, under the buffer the resident tensors leave);
+        None if nothing fits, or if nothing costs less than ``limit`` (the search prunes
+        against it). ``ties`` as in ``search_nest``."""
+        resident = self.keys_of(holding.tensors)
+        buffer -= holding.entries
+        nest = self.nest.with_resident(resident)
+        make = functools.partial(self.make, resident=resident)
+        key = nest.shape_key, buffer
         if key not in searched or not searched[key].settles(limit):
             try:
-                found = search_nest(self.nest, self.make, self.label, buffer, traversals,
-                                    objective, dram, limit)
-                searched[key] = _Outcome(found, tuple(self.nest.operands),
+                found = search_nest(nest, make, self.label, buffer, traversals, objective,
+                                    dram, limit, ties)
+                searched[key] = _Outcome(found, tuple(nest.operands),
                                          None if found is not None else limit)
             except BufferTooSmallError:
                 searched[key] = _Outcome(None)
@@ -190,13 +311,13 @@ class _Run:
         if outcome.search is None:
             return None  # nothing fits, or nothing beats the limit it was searched under
         best = outcome.search.schedule
-        schedule = self.make(best.tile, best.order, best.traversal)
-        bound = lower_bound(self.layers[0], buffer).value if len(self.layers) == 1 \
-            else self.compulsory
+        schedule = make(best.tile, best.order, best.traversal)
+        bound = lower_bound(self.layers[0], buffer).value \
+            if len(self.layers) == 1 and not resident else self.compulsory(resident)
         return Group(tuple(layer.name for layer in self.layers), schedule,
                      _renamed(outcome.search.best.traffic,
-                              dict(zip(outcome.operands, self.nest.operands))),
-                     outcome.search, bound)
+                              dict(zip(outcome.operands, nest.operands))),
+                     outcome.search, bound, tuple(sorted(holding.tensors)), holding.entries)
 
 
 def _renamed(counted: Traffic, keys: dict[str, str]) -> Traffic:

@@ -25,10 +25,18 @@ class Group:
     traffic: Traffic
     search: Search
     lower_bound: int  # no schedule of these layers moves less (compulsory, I/O bound)
+    resident: tuple[str, ...] = ()  # network tensors resident in the buffer all along it
+    held: int = 0  # their entries (DESIGN 6b)
 
     @property
     def total(self) -> int:
         return self.traffic.total
+
+    @property
+    def peak(self) -> int:
+        """The most the buffer holds during the group: its schedule's footprints and the
+        resident tensors."""
+        return self.traffic.peak + self.held
 
     def measure(self, objective: str) -> float:
         """The group's cost under ``objective``: traffic, or modeled DRAM energy or time."""
@@ -60,11 +68,18 @@ class Plan:
     objective: str = "traffic"
     dram: DramSettings = field(default_factory=DramSettings)  # device and data layout
     groups_skipped: int = 0  # candidate groups too coupled to tabulate (docs/fusion.md)
+    residency: bool = True  # whether tensors could stay resident between groups (DESIGN 6b)
     _dram_cost: DramCost | None = field(default=None, init=False, repr=False)
 
     @property
     def total(self) -> int:
         return sum(g.total for g in self.groups)
+
+    @property
+    def resident(self) -> tuple[str, ...]:
+        """The network tensors kept in the buffer from the group writing them to the group
+        of their last reader, in the order they are written (DESIGN 6b)."""
+        return tuple(dict.fromkeys(t for g in self.groups for t in g.resident))
 
     def dram_spans(self, settings: DramSettings | None = None) -> list:
         """Each group's DRAM transfers in order, every network tensor placed once."""
@@ -112,7 +127,8 @@ class Plan:
             rows.append({
                 "layers": list(g.layers), "tile": dict(s.tile), "order": list(s.order),
                 "traversal": s.traversal, "reads": g.traffic.reads, "writes": g.traffic.writes,
-                "peak": g.traffic.peak, "tiles": g.traffic.tiles, "dram_entries": g.total,
+                "peak": g.peak, "tiles": g.traffic.tiles, "dram_entries": g.total,
+                "resident": list(g.resident), "resident_entries": g.held,
                 "best_per_traversal": {t: r.total for t, r in g.search.results.items()},
                 "lower_bound": g.lower_bound, "energy_pj": cost.energy_pj, "cycles": cost.cycles,
                 "row_hit_rate": cost.row_hit_rate,
@@ -126,6 +142,7 @@ class Plan:
             "network": self.network, "buffer": self.buffer,
             "element_bits": self.dram.element_bits, "fusion": self.fusion,
             "traversals": list(self.traversals), "objective": self.objective,
+            "residency": self.residency, "resident": list(self.resident),
             "dram": vars(self.dram), "layers": [layer.name for layer in self.net.layers],
             "search": {"seconds": self.seconds, "groups_searched": self.groups_searched,
                        "groups_skipped": self.groups_skipped},
@@ -142,7 +159,9 @@ class Plan:
         return (f"{self.network}: {self.total:,} DRAM entries at a {self.buffer:,}-entry "
                 f"buffer ({len(self.groups)} groups); compulsory without fusion "
                 f"{self.compulsory_unfused:,} (x{self.total / self.compulsory_unfused:.3f}); "
-                f"floor {self.floor:,} (x{self.total / self.floor:.3f}); DRAM energy "
+                f"floor {self.floor:,} (x{self.total / self.floor:.3f}); "
+                + (f"{len(self.resident)} tensors resident between groups; "
+                   if self.resident else "") + f"DRAM energy "
                 f"{cost.energy_pj / 1e9:.3f} mJ, {cost.seconds * 1e3:.3f} ms on "
                 f"{cost.preset} (row hits {cost.row_hit_rate:.1%}); searched in "
                 f"{self.seconds:.1f} s" + (f" ({self.groups_skipped} candidate groups too "

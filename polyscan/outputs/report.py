@@ -1,5 +1,6 @@
 """The self-contained HTML report of a network at one buffer size: the seed paper's four
-configurations (lex or Scan, with or without fusion) in traffic and DRAM energy, the
+configurations (lex or Scan, with or without fusion) and Scan + fusion with no tensor
+resident between groups, in traffic and DRAM energy, the
 optimized plan's groups, the figures as inline SVG, and optionally a buffer sweep.
 
 Nothing in the file refers to anything outside it: no scripts, fonts, images or styles are
@@ -24,11 +25,12 @@ from ..sweep.buffers import SweepPoint, sweep
 from . import plots
 from .progress import progress_bar
 
-CONFIGURATIONS = (  # label, fusion, traversals
-    ("lex, no fusion", False, ("lex",)),
-    ("Scan, no fusion", False, ("lex", "scan")),
-    ("lex, fusion", True, ("lex",)),
-    ("Scan + fusion", True, ("lex", "scan")),
+CONFIGURATIONS = (  # label, fusion, traversals, tensors resident between groups
+    ("lex, no fusion", False, ("lex",), False),
+    ("Scan, no fusion", False, ("lex", "scan"), False),
+    ("lex, fusion", True, ("lex",), True),
+    ("Scan + fusion, nothing resident", True, ("lex", "scan"), False),
+    ("Scan + fusion", True, ("lex", "scan"), True),
 )
 BASELINE, OPTIMIZED = CONFIGURATIONS[0][0], CONFIGURATIONS[-1][0]
 
@@ -155,10 +157,11 @@ class Report:
                          ",".join(row["order"]) or "-", str(row["traversal"]),
                          *(f"{row['best_per_traversal'][t]:,}" for t in plan.traversals),
                          f"{row['lower_bound']:,}", f"{row['dram_entries']:,}",
-                         f"{row['peak']:,}", f"{row['energy_pj'] / 1e6:.1f}"])
+                         f"{row['peak']:,}", f"{row['resident_entries']:,}" if row["resident"]
+                         else "-", f"{row['energy_pj'] / 1e6:.1f}"])
         return _table(["group", "layers", "tile", "order", "traversal",
                        *(f"best {t}" for t in plan.traversals), "lower bound", "chosen",
-                       "peak", "energy uJ"], rows, names=4)
+                       "peak", "resident", "energy uJ"], rows, names=4)
 
     def sweep_table(self) -> str:
         rows = [[f"{p.buffer:,}", f"{p.baseline.total:,}", f"{p.plan.total:,}",
@@ -190,8 +193,9 @@ def build_report(net: Network, buffer: int, objective: str = "traffic",
     """Optimize ``net`` in the four configurations (and over ``sweep_buffers``)."""
     with progress_bar(progress) as report:
         plans = {label: optimize_network(net, buffer, fusion=fusion, traversals=traversals,
-                                         progress=report, objective=objective, dram=dram)
-                 for label, fusion, traversals in CONFIGURATIONS}
+                                         progress=report, objective=objective, dram=dram,
+                                         resident=resident)
+                 for label, fusion, traversals, resident in CONFIGURATIONS}
         done = {buffer: SweepPoint(buffer, plans[BASELINE], plans[OPTIMIZED])}
         rest = [b for b in sweep_buffers if b not in done]
         done.update((p.buffer, p) for p in sweep(net, rest, objective=objective, dram=dram,

@@ -9,11 +9,14 @@ from ..search.compare import CANDIDATE_COMBINATIONS, OrderComparison
 
 
 def plan_table(plan: Plan) -> Table:
-    """One row per group: schedule, each traversal's optimum, bound, chosen, peak; totals."""
+    """One row per group: schedule, each traversal's optimum, bound, chosen, peak (with the
+    resident tensors held, when some are); totals."""
+    held = bool(plan.resident)
     table = Table(title=f"{plan.network} at {plan.buffer:,} entries "
-                        f"({'fused' if plan.fusion else 'no fusion'})")
+                        f"({'fused' if plan.fusion else 'no fusion'}"
+                        f"{f', {len(plan.resident)} tensors resident' if held else ''})")
     columns = ["group", "tile", "order", "trav.", *(f"best {t}" for t in plan.traversals),
-               "lower bound", "chosen", "/ bound", "peak"]
+               "lower bound", "chosen", "/ bound", "peak", *(["resident"] if held else [])]
     for column in columns:
         table.add_column(column, justify="left" if column in ("group", "tile", "order",
                                                               "trav.") else "right")
@@ -26,13 +29,16 @@ def plan_table(plan: Plan) -> Table:
                       ",".join(s.order) or "-", s.traversal,
                       *(f"{g.search.results[t].total:,}" for t in plan.traversals),
                       f"{g.lower_bound:,}", f"{g.total:,}",
-                      f"{g.total / g.lower_bound:.3f}", f"{g.traffic.peak:,}")
+                      f"{g.total / g.lower_bound:.3f}", f"{g.peak:,}",
+                      *([f"{len(g.resident)}: {g.held:,}" if g.resident else "-"]
+                        if held else []))
     bound = sum(g.lower_bound for g in plan.groups)
     table.add_section()
     table.add_row("total", "", "", "",
                   *(f"{sum(g.search.results[t].total for g in plan.groups):,}"
                     for t in plan.traversals),
-                  f"{bound:,}", f"{plan.total:,}", f"{plan.total / bound:.3f}", "")
+                  f"{bound:,}", f"{plan.total:,}", f"{plan.total / bound:.3f}", "",
+                  *([""] if held else []))
     return table
 
 

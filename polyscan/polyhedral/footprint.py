@@ -30,7 +30,7 @@ import numpy as np
 
 from ..caches import Memo, clears
 from ..errors import CountOverflowError
-from ..model.nest import Nest, Operand
+from ..model.nest import RESIDENT, Nest, Operand
 from .closed_form import ClosedForm, count_points
 
 RESET = "reset"  # a move from the dim's last tile (o + T >= E) to its first (origin 0)
@@ -122,10 +122,11 @@ clears(_NESTS.clear)
 
 
 def nest_footprints(nest: Nest) -> dict[str, TensorFootprint]:
-    """The footprint closed forms of every operand of ``nest`` (built once per nest)."""
+    """The footprint closed forms of every operand of ``nest`` that a schedule moves or
+    holds (built once per nest): all but the resident ones, which the plan holds whole."""
     if nest not in _NESTS:
         _NESTS[nest] = {key: operand_footprint(nest, operand)
-                        for key, operand in nest.operands.items()}
+                        for key, operand in nest.operands.items() if operand.kind != RESIDENT}
     return _NESTS[nest]
 
 

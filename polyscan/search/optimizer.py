@@ -114,7 +114,8 @@ def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE, objective: st
 
 def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
                 traversals=SEARCHABLE, objective: str = "traffic",
-                dram: DramSettings | None = None, limit: float | None = None) -> Search | None:
+                dram: DramSettings | None = None, limit: float | None = None,
+                ties: bool = False) -> Search | None:
     """The best schedules of ``nest``; ``make_schedule(tile, order, traversal)`` builds them
     (a Schedule of a layer, a FusedSchedule of a group); ``label`` names the nest.
 
@@ -122,7 +123,12 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
     when no schedule does. For traffic the programs prune against it from the first
     combination on (as against a found optimum); if some traversal beats it, the others are
     then searched without it, so that every traversal still reports its own optimum. For
-    energy and latency each candidate's count stops once it passes the limit."""
+    energy and latency each candidate's count stops once it passes the limit.
+
+    ``ties``: for traffic, each traversal's optimum is then the one of least DRAM energy
+    among its ``CANDIDATES`` least-traffic schedules of equal traffic (fewest tiles first),
+    not merely the one of fewest tiles; best with a ``limit`` just above the least traffic,
+    which prunes every schedule that does not tie."""
     start = time.perf_counter()
     traversals = _checked_traversals(traversals)
     buffer = checked_buffer(buffer)
@@ -130,7 +136,7 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
     tables = tables_for(nest)
     bounded = objective == "traffic" and limit is not None
     space = Space(tables, make_schedule, label,
-                  keep=1 if objective == "traffic" else CANDIDATES,
+                  keep=1 if objective == "traffic" and not ties else CANDIDATES,
                   ceiling=(limit, -1, -1, -1) if bounded else None)
     feasible = space.feasible(buffer)
     search = Search(nest.name, buffer, tables.combos, len(feasible[0]),
@@ -164,6 +170,10 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
         if not any(costed.values()):
             return None  # nothing beats the caller's limit
         results = {t: costed[t] or _costed(results[t], objective, dram) for t in traversals}
+    elif ties:
+        dram = dram or DramSettings()
+        results = {t: _costed([r for r in results[t] if r.total == results[t][0].total],
+                              "energy", dram) for t in traversals}
     for traversal in traversals:  # listed order: ties go to the first
         search.results[traversal] = min(results[traversal], key=lambda r: _rank(r, objective))
     search.seconds = time.perf_counter() - start
@@ -190,9 +200,11 @@ def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
 
 
 def _rank(result: TraversalResult, objective: str):
-    """Sort key of a result: the objective's figure first, then traffic, tiles, peak."""
+    """Sort key of a result: the objective's figure first, then traffic, DRAM energy (where
+    ties were costed), tiles, peak."""
     figure = 0 if objective == "traffic" else result.dram.figure(objective)
-    return figure, result.total, result.tiles, result.peak
+    energy = 0 if result.dram is None else result.dram.energy_pj
+    return figure, result.total, energy, result.tiles, result.peak
 
 
 def checked_objective(objective) -> str:

@@ -401,3 +401,44 @@ def sequence(traversal, grid: tuple[int, ...]) -> list[tuple[int, ...]]:
 
 def grid_of(layer: Layer, tile: dict[str, int], order: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(math.ceil(layer.extents[d] / tile.get(d, layer.extents[d])) for d in order)
+
+
+def simulate_plan(plan) -> list[Simulated]:
+    """Each group of a plan (a ``network.plan.Plan``, duck-typed) simulated explicitly, with
+    the tensors of ``plan.resident`` kept in the buffer across groups as DESIGN 6b says: from
+    the group writing one to the group of its last reader it takes its whole size in every
+    tile, and none of them moves it. ``peak`` is then the tile's own footprints plus every
+    resident tensor alive. Raises ``ValueError`` for a resident tensor that no single group
+    writes whole, or that the network delivers."""
+    net = plan.net
+    place = {name: g for g, group in enumerate(plan.groups) for name in group.layers}
+    alive: dict[str, range] = {}
+    for name in plan.resident:
+        tensor = net.tensors[name]
+        writers = {place[w] for w in tensor.writers}
+        if len(writers) != 1 or name in net.outputs or not tensor.readers:
+            raise ValueError(f"{name}: not one group's tensor read by a later one")
+        alive[name] = range(writers.pop(), max(place[r.layer] for r in tensor.readers) + 1)
+    results = []
+    for g, group in enumerate(plan.groups):
+        schedule = group.schedule
+        layers = list(schedule.layers)
+        if len(layers) == 1:
+            footprints = layer_footprints(layers[0], schedule.tile, schedule.order)
+            bound = {t: net.bindings[f"{layers[0].name}.{t}"] for t in layers[0].tensors}
+        else:
+            footprints = fused_footprints(layers, schedule.group.inputs,
+                                          schedule.group.exported, schedule.tile,
+                                          schedule.order)
+            bound = {f"{layer.name}.{t}": net.bindings[f"{layer.name}.{t}"]
+                     for layer in layers for t in layer.tensors}
+        held = [name for name, span in alive.items() if g in span]
+        kept = {key for key in footprints.sets if bound.get(key) in held}
+        own = Footprints({k: v for k, v in footprints.kinds.items() if k not in kept},
+                         {k: v for k, v in footprints.sets.items() if k not in kept},
+                         footprints.shapes)
+        simulated = simulate_sets(own, sequence(schedule.traversal, schedule.grid))
+        entries = sum(math.prod(net.tensors[name].shape) for name in held)
+        results.append(Simulated(simulated.reads, simulated.writes, simulated.peak + entries,
+                                 simulated.tiles, simulated.recomputed))
+    return results
