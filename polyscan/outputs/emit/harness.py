@@ -1,10 +1,11 @@
 """Compile an emitted unit with a small ``main`` and run it on given tensors.
 
-The harness reads every DRAM tensor (int32, row-major, in ``c_tensors`` order) from one
-binary file, calls ``polyscan_run``, and writes the tensors back followed by the per-tensor
-read and write counts (int64). ``verify`` runs a schedule's unit on random tensors and
-compares with the numpy reference and ``ps.traffic``; users can start from the harness to
-call the code from their own program.
+The harness reads every DRAM tensor (int32, row-major, in ``c_tensors`` order), then every
+resident array (``c_resident`` order: the on-chip copies a plan keeps across groups), from one
+binary file, calls ``polyscan_run``, and writes them all back followed by the per-tensor read
+and write counts of the DRAM tensors (int64). ``verify`` runs a schedule's unit on random
+tensors and compares with the numpy reference and ``ps.traffic``; users can start from the
+harness to call the code from their own program.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import numpy as np
 
 from ...cost.traffic import traffic
 from ...errors import CompileError
-from ...model.nest import ACCUMULATE, EXPORTED
 from ...testing.reference import schedule_outputs
-from .unit import CUnit
+from .unit import CUnit, signature
 
 FLAGS = ("-std=c99", "-O2", "-Wall", "-Werror")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
@@ -33,39 +33,44 @@ MAIN = """\
 #include <stdio.h>
 #include <stdlib.h>
 
-void polyscan_run(int32_t *const *tensors, long long *reads, long long *writes);
+%(signature)s;
 
+/* the DRAM tensors, then the resident arrays (on-chip copies that outlive the unit) */
 static const long long sizes[] = {%(sizes)s};
 #define COUNT %(count)d
+#define ARRAYS %(arrays)d
 
 int main(int argc, char **argv)
 {
-    int32_t *tensors[COUNT];
-    long long reads[COUNT] = {0}, writes[COUNT] = {0};
+    int32_t *arrays[ARRAYS];
+    /* one more than needed: a unit may have no DRAM tensor at all */
+    long long reads[COUNT + 1] = {0}, writes[COUNT + 1] = {0};
     if (argc != 3)
         return 2;
     FILE *in = fopen(argv[1], "rb");
     if (!in)
         return 2;
-    for (int i = 0; i < COUNT; i++) {
-        tensors[i] = malloc(sizes[i] * sizeof(int32_t));
-        if (!tensors[i] || fread(tensors[i], sizeof(int32_t), sizes[i], in) != (size_t)sizes[i])
+    for (int i = 0; i < ARRAYS; i++) {
+        arrays[i] = malloc(sizes[i] * sizeof(int32_t));
+        if (!arrays[i] || fread(arrays[i], sizeof(int32_t), sizes[i], in) != (size_t)sizes[i])
             return 2;
     }
     fclose(in);
-    polyscan_run(tensors, reads, writes);
+    polyscan_run(%(arguments)s);
     FILE *out = fopen(argv[2], "wb");
     if (!out)
         return 2;
-    for (int i = 0; i < COUNT; i++) {
-        fwrite(tensors[i], sizeof(int32_t), sizes[i], out);
-        free(tensors[i]);
+    for (int i = 0; i < ARRAYS; i++) {
+        fwrite(arrays[i], sizeof(int32_t), sizes[i], out);
+        free(arrays[i]);
     }
     fwrite(reads, sizeof reads[0], COUNT, out);
     fwrite(writes, sizeof writes[0], COUNT, out);
     return fclose(out) != 0;
 }
 """
+
+Shapes = list[tuple[str, tuple[int, ...]]]  # (key, shape) per array, as ``c_tensors`` lists
 
 
 def compiler() -> str:
@@ -75,15 +80,19 @@ def compiler() -> str:
     return found
 
 
-def build(unit: str, tensors: list[tuple[str, tuple[int, ...]]], directory: Path,
-          sanitize: bool = False) -> Path:
-    """Compile ``unit`` (from ``emit_c``) and the harness into ``directory/run``."""
+def build(unit: str, tensors: Shapes, directory: Path, sanitize: bool = False,
+          resident: Shapes = ()) -> Path:
+    """Compile ``unit`` (from ``emit_c``) and the harness into ``directory/run``; ``tensors``
+    and ``resident`` are the unit's DRAM tensors and resident arrays (``c_tensors``,
+    ``c_resident``)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "unit.c").write_text(unit)
-    sizes = [math.prod(shape) for _, shape in tensors]
-    (directory / "main.c").write_text(MAIN % {"sizes": ", ".join(map(str, sizes)),
-                                              "count": len(sizes)})
+    sizes = [math.prod(shape) for _, shape in (*tensors, *resident)]
+    (directory / "main.c").write_text(MAIN % {
+        "signature": signature(bool(resident)), "sizes": ", ".join(map(str, sizes)),
+        "count": len(tensors), "arrays": len(sizes),
+        "arguments": "arrays, reads, writes" + (", arrays + COUNT" if resident else "")})
     executable = directory / "run"
     command = [compiler(), *FLAGS, *(SANITIZE if sanitize else ()), "-o", str(executable),
                str(directory / "unit.c"), str(directory / "main.c")]
@@ -93,14 +102,14 @@ def build(unit: str, tensors: list[tuple[str, tuple[int, ...]]], directory: Path
     return executable
 
 
-def run(executable: Path, tensors: list[tuple[str, tuple[int, ...]]],
-        values: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, int],
-                                                dict[str, int]]:
-    """Run a built harness on the DRAM tensors ``values`` (by key; all of them): the tensors
-    after the run, and the elements read and written per tensor."""
+def run(executable: Path, tensors: Shapes, values: dict[str, np.ndarray],
+        resident: Shapes = ()) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, int]]:
+    """Run a built harness on ``values`` (by key: every DRAM tensor and resident array): the
+    arrays after the run, and the elements read and written per DRAM tensor."""
     directory = Path(executable).parent
+    arrays = [*tensors, *resident]
     with open(directory / "in.bin", "wb") as out:
-        for key, shape in tensors:
+        for key, shape in arrays:
             out.write(np.ascontiguousarray(values[key], dtype=np.int32).reshape(shape).tobytes())
     done = subprocess.run([str(executable), str(directory / "in.bin"),
                            str(directory / "out.bin")], capture_output=True, text=True)
@@ -108,7 +117,7 @@ def run(executable: Path, tensors: list[tuple[str, tuple[int, ...]]],
         raise CompileError(f"{executable} exited with {done.returncode}:\n{done.stderr}")
     data = (directory / "out.bin").read_bytes()
     after, offset = {}, 0
-    for key, shape in tensors:
+    for key, shape in arrays:
         count = math.prod(shape)
         after[key] = np.frombuffer(data, np.int32, count, offset).reshape(shape)
         offset += 4 * count
@@ -143,38 +152,56 @@ class Verification:
 def verify(schedule, directory: Path, seed: int = 0, sanitize: bool = False) -> Verification:
     """Emit, compile and run ``schedule`` on random tensors (values -3..3). The output must
     equal the reference everywhere (it starts as ``UNWRITTEN``); an exported intermediate,
-    wherever the group computed it; read-only tensors must come back untouched."""
+    wherever the group computed it; read-only tensors must come back untouched. A resident
+    input's array holds what its DRAM tensor would; a resident output is checked in its
+    array, as a DRAM one would be (the unit has no DRAM copy of either to touch)."""
     seconds = {}
     start = time.perf_counter()
     unit = CUnit(schedule)
-    source, tensors = unit.text(), unit.tensors
+    program = unit.program
+    source, arrays = unit.text(), [*unit.tensors, *unit.resident]
     seconds["emit"] = time.perf_counter() - start
     rng = np.random.default_rng(seed)
-    values = {key: rng.integers(-3, 4, shape) for key, shape in tensors}
-    for key, shape in tensors:
-        if schedule.nest.operands[key].kind in (ACCUMULATE, EXPORTED):
+    values = {key: rng.integers(-3, 4, shape) for key, shape in arrays}
+    for key, shape in arrays:
+        if key in program.written:
             values[key] = np.full(shape, UNWRITTEN)
-    expected = schedule_outputs(schedule, values, values)
+    held = {key: _held(program, key) for key, _ in arrays}
+    inputs = {k: values[key] for key, _ in arrays for k in held[key]}
+    expected = schedule_outputs(schedule, inputs, inputs)
     start = time.perf_counter()
-    executable = build(source, tensors, directory, sanitize)
+    executable = build(source, unit.tensors, directory, sanitize, unit.resident)
     seconds["compile"] = time.perf_counter() - start
     start = time.perf_counter()
-    after, reads, writes = run(executable, tensors, values)
+    after, reads, writes = run(executable, unit.tensors, values, unit.resident)
     seconds["run"] = time.perf_counter() - start
-    wrong = []
-    for key, _ in tensors:
-        if key not in expected:
-            same = np.array_equal(after[key], values[key])
-        elif schedule.nest.operands[key].kind == ACCUMULATE:
-            same = np.array_equal(after[key], expected[key].reshape(after[key].shape))
-        else:
-            written = after[key] != UNWRITTEN
-            same = np.array_equal(after[key][written],
-                                  expected[key].reshape(after[key].shape)[written])
-        if not same:
-            wrong.append(key)
+    wrong = [key for key, _ in arrays
+             if not _correct(program, key, held[key], values[key], after[key], expected)]
     counted = traffic(schedule)
-    return Verification(wrong, reads, writes,
-                        {key: counted.reads.get(key, 0) for key, _ in tensors},
-                        {key: counted.writes.get(key, 0) for key, _ in tensors}, unit.buffer,
-                        source.count("\n"), seconds)
+    keys = dict.fromkeys((key for key, _ in unit.tensors), 0)
+    return Verification(wrong, reads, writes, {**keys, **counted.reads},
+                        {**keys, **counted.writes}, unit.buffer, source.count("\n"), seconds)
+
+
+def _held(program, key: str) -> tuple[str, ...]:
+    """The operands whose elements array ``key`` holds: itself, and in a resident array the
+    further slices of its tensor (a Concat inside a group)."""
+    return program.shared.get(key, (key,)) if key in program.resident else (key,)
+
+
+def _correct(program, key: str, held: tuple[str, ...], before: np.ndarray, after: np.ndarray,
+             expected: dict[str, np.ndarray]) -> bool:
+    """Whether array ``key`` came back right: untouched if the unit only reads it, equal to
+    the reference if it is the output, and, if it is an intermediate, equal to it wherever
+    the group computed it (each element from the slice that writes it)."""
+    stage = program.written.get(key)
+    if stage is None:
+        return np.array_equal(after, before)
+    if stage is program.stages[-1]:
+        return np.array_equal(after, expected[key].reshape(after.shape))
+    want = np.full(after.shape, UNWRITTEN)
+    for k in held:
+        value = expected[k].reshape(after.shape)
+        want = np.where(value != UNWRITTEN, value, want)
+    written = after != UNWRITTEN
+    return np.array_equal(after[written], want[written])

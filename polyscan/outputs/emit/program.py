@@ -19,7 +19,7 @@ import islpy as isl
 from ...errors import EmitError
 from ...model.fusion import FusedSchedule
 from ...model.layer import Compute, Layer
-from ...model.nest import ACCUMULATE, EXPORTED, ONCHIP, READ, TensorKey
+from ...model.nest import IN_DRAM, ONCHIP, RESIDENT, TensorKey
 from ...model.schedule import Schedule
 
 CURRENT, PREVIOUS = "o", "p"
@@ -66,13 +66,34 @@ class Program:
         self.stages = _stages(schedule)
         self.shared = _shared(schedule)  # first slice -> every slice of one tensor
         self.operands = {k: o for k, o in self.nest.operands.items()
-                         if o.kind in (READ, ACCUMULATE, ONCHIP, EXPORTED)}
+                         if o.kind in (*IN_DRAM, ONCHIP, RESIDENT)}
+        self._check_resident_slices()
         self._sets: dict[tuple, isl.Set] = {}
 
     @property
     def external(self) -> list[str]:
         """Operands that live in DRAM, in argument order."""
-        return [k for k, o in self.operands.items() if o.kind != ONCHIP]
+        return [k for k, o in self.operands.items() if o.kind in IN_DRAM]
+
+    @property
+    def resident(self) -> list[str]:
+        """Operands held whole on chip across groups, one array each (the slices of one
+        tensor share the first slice's), in argument order."""
+        return [k for k, o in self.operands.items()
+                if o.kind == RESIDENT and self.region_of(k) == k]
+
+    @property
+    def written(self) -> dict[str, Stage]:
+        """Operand -> the stage writing it (the sink's output and the intermediates)."""
+        return {stage.output_key: stage for stage in self.stages}
+
+    def _check_resident_slices(self):
+        """The slices of one tensor share one region, so they are resident all or none (a
+        plan keeps a whole tensor resident, never part of one)."""
+        for keys in self.shared.values():
+            if len({self.operands[k].kind == RESIDENT for k in keys}) > 1:
+                raise EmitError(f"{', '.join(map(str, keys))} are slices of one tensor: keep "
+                                f"all of them resident or none")
 
     @functools.cached_property
     def context(self) -> isl.Set:
