@@ -190,8 +190,9 @@ class _Planner:
         if len(run.layers) > 1 and run.too_coupled:
             self.too_large.add(run)
         else:
-            try:
-                fits = can_fit(run.nest.with_resident(keys), budget)
+            try:  # a resident operand only frees room: what fits without it fits with it
+                fits = can_fit(run.nest, budget) or \
+                    bool(keys) and can_fit(run.nest.with_resident(keys), budget)
             except CountOverflowError:  # a fused group too large to count in 64 bits
                 self.too_large.add(run)  # (each layer alone was checked by _check_feasible)
         if not fits:
