@@ -38,7 +38,7 @@ from .network import zoo
 from .network.graph import Network
 from .network.onnx_import import load_onnx
 from .network.plan import Plan
-from .outputs.emit import c_tensors, emit_c
+from .outputs.emit import c_resident, c_tensors, emit_c
 from .outputs.tables import comparison_table, plan_table
 from .search.bounds import LowerBound, lower_bound
 from .search.compare import OrderComparison, compare_orders
@@ -50,8 +50,9 @@ __all__ = [
     "LayerShapeError", "LowerBound", "Network", "OnnxImportError", "OrderComparison",
     "OutputError", "Plan", "PolyscanError", "PresetError", "Schedule", "ScheduleError",
     "Tensor", "TensorKey", "TraceError", "Traffic", "builtin_kernel_names", "builtin_presets",
-    "c_tensors", "clear_cache", "compare_orders", "comparison_table", "conv2d", "depthwise",
-    "dram_cost", "emit_c", "fully_connected", "grouped_conv2d", "load_kernel", "load_onnx",
-    "load_preset", "lower_bound", "optimize", "optimize_network", "plan_table", "pointwise",
+    "c_resident", "c_tensors", "clear_cache", "compare_orders", "comparison_table", "conv2d",
+    "depthwise", "dram_cost", "emit_c", "fully_connected", "grouped_conv2d", "load_kernel",
+    "load_onnx", "load_preset", "lower_bound", "optimize", "optimize_network", "plan_table",
+    "pointwise",
     "pool", "scale", "search_layer", "traffic", "write_trace", "zoo",
 ]

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from onnx_models import save, small_network
 
 import polyscan as ps
 from polyscan.cli import main, parse_size
@@ -87,3 +88,18 @@ def test_bad_optimize_input(argv, message, capsys, tmp_path):
     assert main(argv + ["--json", str(out)]) == 2
     assert message in capsys.readouterr().err and not out.exists()
     assert list(tmp_path.iterdir()) == []  # no partial or temporary file left behind
+
+
+def test_optimize_command_keeps_tensors_resident_unless_told_not_to(tmp_path, capsys):
+    model = save(small_network(), tmp_path)
+    net = ps.load_onnx(model)
+    for flags, resident in (([], None), (["--no-resident"], False)):
+        out = tmp_path / f"plan{len(flags)}.json"
+        assert main(["optimize", str(model), "--buffer", "2K", "--json", str(out), *flags]) == 0
+        printed = capsys.readouterr().out
+        data = json.loads(out.read_text())
+        plan = ps.optimize_network(net, 2048, resident=resident)
+        assert data["totals"]["dram_entries"] == plan.total
+        assert data["resident"] == list(plan.resident) and data["residency"] == (not flags)
+        assert ("tensors resident" in printed) == bool(plan.resident)
+    assert data["resident"] == [] and len(plan.resident) == 0
