@@ -53,6 +53,5 @@ __all__ = [
     "c_resident", "c_tensors", "clear_cache", "compare_orders", "comparison_table", "conv2d",
     "depthwise", "dram_cost", "emit_c", "fully_connected", "grouped_conv2d", "load_kernel",
     "load_onnx", "load_preset", "lower_bound", "optimize", "optimize_network", "plan_table",
-    "pointwise",
-    "pool", "scale", "search_layer", "traffic", "write_trace", "zoo",
+    "pointwise", "pool", "scale", "search_layer", "traffic", "write_trace", "zoo",
 ]
