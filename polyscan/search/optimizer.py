@@ -171,9 +171,12 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
             return None  # nothing beats the caller's limit
         results = {t: costed[t] or _costed(results[t], objective, dram) for t in traversals}
     elif ties:
-        dram = dram or DramSettings()
-        results = {t: _costed([r for r in results[t] if r.total == results[t][0].total],
-                              "energy", dram) for t in traversals}
+        least = min(r.total for found in results.values() for r in found)
+        results = {t: [r for r in found if r.total == least] or found[:1]
+                   for t, found in results.items()}
+        if sum(len(found) for found in results.values()) > 1:  # else nothing to break
+            dram = dram or DramSettings()
+            results = {t: _costed(found, "energy", dram) for t, found in results.items()}
     for traversal in traversals:  # listed order: ties go to the first
         search.results[traversal] = min(results[traversal], key=lambda r: _rank(r, objective))
     search.seconds = time.perf_counter() - start
