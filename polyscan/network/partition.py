@@ -127,16 +127,10 @@ class _Planner:
             if self.progress:
                 self.progress(last, n, f"{self.net.name}: groups ending at "
                                        f"{self.layers[last].name}")
-            for first in range(last, max(-1, last - self.longest), -1):
-                run = self.run(first, last)
-                if not run.feeds_later:
-                    break  # its first layer feeds no later one: no longer run works either
-                if not run.valid:
-                    continue
-                for state, step in list(frontier[first].items()):
-                    for holding in residency.choices(state, first, last, self.buffer):
-                        self._step(run, first, last, step, state, holding, frontier,
-                                   None if upper is None else upper - after[last + 1])
+            for bound, run, first, step, state, holding in self._candidates(
+                    residency, frontier, last):
+                self._step(run, first, last, step, state, holding, bound, frontier,
+                           None if upper is None else upper - after[last + 1])
         end = frontier[n].get(frozenset())
         if end is None:
             return None
@@ -157,17 +151,36 @@ class _Planner:
         return step.run.search(self.buffer, self.traversals, self.tied, "traffic", self.dram,
                                step.group.total + 1, step.holding, ties=True)
 
+    def _candidates(self, residency: Residency, frontier, last: int) -> list[tuple]:
+        """Every step into cut ``last + 1`` as ``(lower bound, run, first, step, state,
+        holding)``: the layer alone first (cheap to search, it gives the others a limit),
+        then by increasing lower bound (the likeliest best first, so that its cost prunes
+        the rest); the order changes what is searched, never what is found."""
+        candidates = []
+        for first in range(last, max(-1, last - self.longest), -1):
+            run = self.run(first, last)
+            if not run.feeds_later:
+                break  # its first layer feeds no later one: no longer run works either
+            if not run.valid:
+                continue
+            for state, step in frontier[first].items():
+                for holding in residency.choices(state, first, last, self.buffer):
+                    bound = step.cost + self.dram.least_cost(
+                        self.objective, run.compulsory(run.keys_of(holding.tensors)))
+                    candidates.append((first < last, bound, len(candidates),
+                                       (bound, run, first, step, state, holding)))
+        return [c[-1] for c in sorted(candidates, key=lambda c: c[:3])]
+
     def _step(self, run: _Run, first: int, last: int, step: _Step, state: frozenset,
-              holding: Holding, frontier, ceiling: float | None):
-        """Search ``run`` entered with ``state`` and held as ``holding``; keep it if it makes
-        the best path to its end state (below ``ceiling``, the plan found without
-        residency less what any later layers must cost)."""
+              holding: Holding, bound: float, frontier, ceiling: float | None):
+        """Search ``run`` entered with ``state`` and held as ``holding`` (no cheaper than
+        ``bound``); keep it if it makes the best path to its end state (below ``ceiling``,
+        the plan found without residency less what any later layers must cost)."""
         keys = run.keys_of(holding.tensors)
         target = frontier[last + 1].get(holding.after)
         if target is not None:
             ceiling = target.cost if ceiling is None else min(ceiling, target.cost)
-        if ceiling is not None and \
-                step.cost + self.dram.least_cost(self.objective, run.compulsory(keys)) >= ceiling:
+        if ceiling is not None and bound >= ceiling:
             return
         budget = self.buffer - holding.entries
         if not self._fits(run, keys, budget):
