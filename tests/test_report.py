@@ -131,8 +131,15 @@ def test_the_report_figures_agree_with_the_api(report, plans):
                                             "Scan + fusion, nothing resident", "Scan + fusion"]
     fused = plans["Scan + fusion"]
     assert data["configurations"]["Scan + fusion"]["totals"]["dram_entries"] == fused.total
-    assert f"{fused.total:,}" in (report / "report.html").read_text()
+    page = (report / "report.html").read_text()
+    assert f"{fused.total:,}" in page
     assert [p["buffer"] for p in data["sweep"]] == [1024, 2048, 4096]
+    assert data["configurations"]["Scan + fusion"]["resident"] == list(fused.resident)
+    groups = re.search(r"<h2>The optimized plan</h2>.*?<table>(.*?)</table>", page,
+                       flags=re.S).group(1)
+    assert "<th>resident</th>" in groups
+    held = [_text(c) for c in re.findall(r"<td>([^<]*)</td>", groups)]
+    assert all(f"{g.held:,}" in held for g in fused.groups if g.resident)
 
 
 def test_plots_are_written_as_png_and_svg(report):
