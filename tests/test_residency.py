@@ -160,6 +160,8 @@ def test_a_schedule_names_its_resident_operands():
         ps.Schedule(layer, resident=["Z"])
     with pytest.raises(ScheduleError, match="list of operand names"):
         ps.Schedule(layer, resident="I")
+    with pytest.raises(ps.PolyscanError, match="resident must be True, False or None"):
+        ps.optimize_network(tiny_network(), 700, resident="no")
 
 
 def test_traffic_ties_go_to_the_schedule_of_least_dram_energy():
@@ -190,3 +192,32 @@ def test_a_traffic_plan_keeps_its_traffic_and_saves_energy_on_ties():
             frozenset(group.resident), group.held, frozenset()))
         assert fewest.total == group.total == ps.traffic(group.schedule).total
         assert dram.cost(group.schedule).energy_pj <= dram.cost(fewest.schedule).energy_pj
+
+
+def test_a_real_export_holds_its_resident_tensors_as_design_6b_says():
+    """SqueezeNet 1.1 (torchvision export; its fire modules' outputs are Concats) at 64K:
+    every resident tensor is written whole by one group, read later, moved by no group, and
+    held in every group from its writer's to its last reader's, within the buffer."""
+    from test_models import MODELS
+
+    net = ps.load_onnx(MODELS / "torchvision_squeezenet1_1.onnx")
+    plan = ps.optimize_network(net, 65536)
+    assert plan.resident
+    place = {name: g for g, group in enumerate(plan.groups) for name in group.layers}
+    alive = {g: set() for g in range(len(plan.groups))}
+    for name in plan.resident:
+        tensor = net.tensors[name]
+        writers = {place[w] for w in tensor.writers}
+        assert len(writers) == 1 and name not in net.outputs
+        last = max(place[r.layer] for r in tensor.readers)
+        assert last > min(writers)
+        for g in range(min(writers), last + 1):
+            alive[g].add(name)
+    for g, group in enumerate(plan.groups):
+        bound = group.tensor_of(net)
+        counted = ps.traffic(group.schedule)
+        assert not {bound(k) for k in (*counted.reads, *counted.writes)} & alive[g]
+        assert set(group.resident) == alive[g]
+        assert group.peak == counted.peak + sum(net.tensors[t].size for t in alive[g]) <= 65536
+    assert plan.total == sum(ps.traffic(g.schedule).total for g in plan.groups)
+    assert plan.total < ps.optimize_network(net, 65536, resident=False).total

@@ -63,10 +63,13 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     if isinstance(max_group, bool) or not isinstance(max_group, int) or max_group < 1:
         raise PolyscanError(f"max_group must be a positive number of layers, got "
                             f"{max_group!r}")
+    if resident is not None and not isinstance(resident, bool):
+        raise PolyscanError(f"resident must be True, False or None (as fusion), got "
+                            f"{resident!r}")
     _check_feasible(net, buffer)
     planner = _Planner(net, buffer, traversals, max_group if fusion else 1, objective,
                        dram or DramSettings(), progress)
-    resident = fusion if resident is None else bool(resident)
+    resident = fusion if resident is None else resident
     steps, cost = planner.shortest(Residency(net, enabled=False))
     if resident:
         better = planner.shortest(Residency(net), upper=cost)
