@@ -196,12 +196,14 @@ def test_a_group_too_large_for_64_bit_counts_is_skipped_not_fatal():
 
 def test_what_every_tile_holds_whole_bounds_the_least_peak(net):
     """``held_whole`` (operands with only constant components, counted without closed
-    forms) never exceeds the least peak, so the network search may reject a group on it:
+    forms) and ``central_peak`` (the smallest tile at the centre, counted without
+    parameters) never exceed the least peak, so the network search may reject a group on
+    them:
     every run of the tiny network and of torchvision's exported MobileNetV2's first blocks,
     where long runs hold their inner layers' weights whole."""
     from test_models import MODELS
 
-    from polyscan.search.bounds import can_fit, held_whole, least_peak
+    from polyscan.search.bounds import can_fit, central_peak, held_whole, least_peak
 
     mobilenet = ps.load_onnx(MODELS / "torchvision_mobilenet_v2.onnx")
     runs = [_Run(n, n.layers[first:last + 1]) for n, count in ((net, len(net.layers)),
@@ -210,7 +212,11 @@ def test_what_every_tile_holds_whole_bounds_the_least_peak(net):
     runs = [run for run in runs if run.valid]
     held = [held_whole(run.nest) for run in runs]
     assert sum(h > 0 for h in held) >= 10  # the shortcut has something to say
+    exact = 0
     for run, whole in zip(runs, held):
         peak = least_peak(run.nest)
-        assert whole <= peak, run.label
+        centre = central_peak(run.nest)
+        assert whole <= peak and centre <= peak, run.label
+        exact += centre == peak
         assert can_fit(run.nest, peak) and not can_fit(run.nest, peak - 1)
+    assert exact >= len(runs) // 2  # the centre is mostly where the least peak is
