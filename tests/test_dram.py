@@ -87,8 +87,8 @@ def test_energy_terms_follow_the_datasheet_equations():
 def test_bursts_in_one_row_cost_the_energy_computed_by_hand(preset, write, first, n):
     """``n`` sequential bursts inside one row (from its burst ``first``; None: the whole row),
     on a closed bank: one activation, ``n`` bursts, no refresh. The bank is busy for
-    max(tRC, tRP + tRCD + n BL/2) cycles, then CL; the energy is docs/dram.md's equations,
-    summed over the supply domains, in pJ (mA x V x ns)."""
+    max(tRC, tRP + tRCD + BL/2 + (n - 1) max(BL/2, tCCD_L)) cycles, then CL; the energy is
+    docs/dram.md's equations, summed over the supply domains, in pJ (mA x V x ns)."""
     device = ps.load_preset(preset)
     t, bl2 = device.timing, device.burst_length // 2
     n = device.row_bytes // device.burst_bytes if n is None else n
@@ -97,8 +97,9 @@ def test_bursts_in_one_row_cost_the_energy_computed_by_hand(preset, write, first
     assert (cost.bursts, cost.activations, cost.breakdown["refresh"]) == (n, 1, 0)
     assert (cost.write_bursts if write else cost.read_bursts) == n
     assert cost.bytes == n * device.burst_bytes
-    cycles = max(t["tRC"], t["tRP"] + t["tRCD"] + n * bl2, -(-t["tFAW"] // 4), t["tRRD"]) \
-        + t["CL"]
+    apart = max(bl2, t["tCCD_L"])  # bursts of one bank group (DDR4): tCCD_L apart
+    cycles = max(t["tRC"], t["tRP"] + t["tRCD"] + bl2 + (n - 1) * apart,
+                 -(-t["tFAW"] // 4), t["tRRD"]) + t["CL"]
     assert cost.cycles == cycles
     energy = 0.0
     for d in device.power:
@@ -138,12 +139,91 @@ def test_refresh_and_background_scale_with_time():
 def test_sequential_bandwidth_is_near_the_peak_and_random_rows_are_slower(preset):
     device = ps.load_preset(preset)
     peak = device.bus_width / 8 * 2 / (device.tCK * 1e-9)
+    # a page's bursts are in one bank group: tCCD_L apart on DDR4
+    bl2 = device.burst_length // 2
+    row_local = peak * bl2 / max(bl2, device.timing["tCCD_L"])
     sequential = cost_of([(0, 2000 * device.row_bytes)], preset=device)
-    assert 0.9 * peak < sequential.bandwidth <= peak
+    assert 0.9 * row_local < sequential.bandwidth <= row_local * 1.01
     stride = device.banks * device.row_bytes
     scattered = cost_of([(i * stride, device.burst_bytes) for i in range(2000)], preset=device)
     assert scattered.bandwidth < 0.5 * sequential.bandwidth
     assert scattered.energy_pj / scattered.bytes > 1.5 * sequential.energy_pj / sequential.bytes
+
+
+def act_energy(preset) -> float:
+    """pJ of one activation (docs/dram.md's equation, over the supply domains)."""
+    t = preset.timing
+    return sum((d.IDD0 * t["tRC"] - d.IDD3N * t["tRAS"] - d.IDD2N * (t["tRC"] - t["tRAS"]))
+               * d.VDD * preset.devices * preset.tCK for d in preset.power)
+
+
+@pytest.mark.parametrize("preset", ps.builtin_presets())
+@pytest.mark.parametrize("intervals", [1, 3, 7])
+def test_a_refresh_closes_the_row_a_stream_keeps_reading(preset, intervals):
+    """One row read again and again (a transfer per pass), for about ``intervals`` refresh
+    intervals: it is activated once, and again after every refresh (a refresh precharges
+    every bank, so the pass it interrupts, or the pass after it, opens the row again).
+    The refreshes fall every tREFI from the stream's start: cycles // tREFI of them."""
+    device = ps.load_preset(preset)
+    t, per_row = device.timing, device.row_bytes // device.burst_bytes
+    apart = max(device.burst_length // 2, t["tCCD_L"])
+    passes = intervals * t["tREFI"] // (per_row * apart) + 1
+    cost = cost_of([(3 * device.row_bytes, device.row_bytes)] * passes, preset=device)
+    assert cost.bursts == passes * per_row
+    assert cost.refreshes == cost.cycles // t["tREFI"] >= intervals
+    assert cost.activations == 1 + cost.refreshes
+    assert cost.breakdown["activation"] == pytest.approx(cost.activations * act_energy(device))
+
+
+def test_refreshes_are_counted_on_the_plan_timeline_not_per_group():
+    """Five groups of under 0.4 tREFI each: rounded down per group none would refresh; on
+    the timeline (a refresh every tREFI from the plan's start) they fall among them."""
+    t = DDR3.timing
+    per_row = DDR3.row_bytes // DDR3.burst_bytes
+    rows = int(0.4 * t["tREFI"]) // (per_row * DDR3.burst_length // 2)
+    spans = [[Transfer(False, np.array([g * rows * DDR3.row_bytes]),
+                       np.array([rows * DDR3.row_bytes]), "T")] for g in range(5)]
+    cost = stream_cost(spans, DDR3, AddressMapping(DDR3))
+    assert sum(g.cycles // t["tREFI"] for g in cost.groups) == 0  # the old per-group count
+    assert cost.refreshes == sum(g.refreshes for g in cost.groups) == \
+        cost.cycles // t["tREFI"] >= 1
+
+
+def test_a_burst_asked_for_twice_in_a_row_is_moved_once():
+    """Seven 10-byte rows of a 7-wide tile lie in two 64-byte bursts: a DMA engine moves
+    two bursts, not eight. Back-to-back transfers in one direction share their boundary
+    burst too; a write and a read of one burst are two bursts."""
+    rows = [(10 * i, 10) for i in range(7)]  # bytes 0..69: bursts 0 and 1
+    one = Transfer(False, np.array([s for s, _ in rows]), np.array([n for _, n in rows]), "I")
+    assert stream_cost([[one]], DDR3, AddressMapping(DDR3)).read_bursts == 2
+    after = Transfer(False, np.array([70]), np.array([20]), "I")  # burst 1 again
+    assert stream_cost([[one, after]], DDR3, AddressMapping(DDR3)).read_bursts == 2
+    written = Transfer(True, np.array([70]), np.array([20]), "O")
+    cost = stream_cost([[one, written]], DDR3, AddressMapping(DDR3))
+    assert (cost.read_bursts, cost.write_bursts) == (2, 1)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.tuples(st.integers(0, 400),
+                                                            st.integers(1, 150)),
+                                                  min_size=1, max_size=6)),
+                min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_a_trace_never_repeats_the_burst_just_before_it(tmp_path_factory, requests):
+    """On random transfers: no trace line repeats the address and direction of the line
+    before it, each burst a run touches is in the trace, and the model counts its lines."""
+    transfers = [Transfer(write, np.array([s for s, _ in runs]), np.array([n for _, n in runs]),
+                          "T") for write, runs in requests]
+    from polyscan.cost.dram.trace import write_bursts
+
+    cost = stream_cost([transfers], DDR3, AddressMapping(DDR3))
+    path = tmp_path_factory.mktemp("trace") / "t.txt"
+    write_bursts([transfers], cost, DDR3.burst_bytes, path, "dramsim3")
+    lines = [line.split()[:2] for line in path.read_text().splitlines()]
+    assert len(lines) == cost.bursts
+    assert all(a != b for a, b in zip(lines, lines[1:]))
+    asked = [(f"0x{b * 64:x}", "WRITE" if t.write else "READ") for t in transfers
+             for s, n in zip(t.starts, t.lengths) for b in range(s // 64, (s + n - 1) // 64 + 1)]
+    assert set(map(tuple, lines)) == set(asked)
 
 
 def test_a_partial_count_stops_only_when_the_full_cost_is_over():

@@ -18,6 +18,7 @@ from ...model.resources import packaged_names, packaged_path, read_toml
 FOLDER = "cost/dram/preset_files"
 
 TIMING = ("CL", "tRCD", "tRP", "tRAS", "tRC", "tRRD", "tFAW", "tRFC", "tREFI")
+BANK_GROUP_TIMING = ("tCCD_L", "tRRD_L")  # optional (DDR4): within one bank group
 CURRENTS = ("IDD0", "IDD2N", "IDD3N", "IDD4R", "IDD4W", "IDD5")
 GEOMETRY = ("bus_width", "device_width", "burst_length", "banks", "rows", "columns")
 TEXT = ("name", "part", "source")
@@ -46,8 +47,9 @@ class DramPreset:
     banks: int
     rows: int
     columns: int
-    timing: dict[str, int]  # cycles
+    timing: dict[str, int]  # cycles; tCCD_L and tRRD_L filled in where a file has none
     power: tuple[PowerDomain, ...]
+    bank_groups: int = 1  # the low bits of the bank number (DRAMsim3's default mapping)
 
     @property
     def devices(self) -> int:
@@ -116,12 +118,18 @@ def _checked(data: dict, path: str) -> DramPreset:
             result[key] = kind(value)
         return result
 
-    table(data, "", (*TEXT, "tCK", *GEOMETRY, "timing", "power"))
+    table(data, "", (*TEXT, "tCK", *GEOMETRY, "bank_groups", "timing", "power"))
     text = {key: data.get(key, Path(path).stem if key == "name" else "") for key in TEXT}
     for key, value in text.items():
         if not isinstance(value, str):
             raise fail(key, f"must be a string, got {value!r}")
-    timing = numbers(table(data.get("timing"), "timing", TIMING), "timing.", TIMING, int)
+    given = table(data.get("timing"), "timing", TIMING + BANK_GROUP_TIMING)
+    timing = numbers(given, "timing.", TIMING, int)
+    groups = numbers(data, "", ("bank_groups",), int) if "bank_groups" in data else \
+        {"bank_groups": 1}
+    burst_cycles = numbers(data, "", ("burst_length",), int)["burst_length"] // 2
+    timing |= numbers({"tCCD_L": burst_cycles, "tRRD_L": timing["tRRD"]} | given, "timing.",
+                      BANK_GROUP_TIMING, int)
     domains = data.get("power")
     if not isinstance(domains, list) or not domains:
         raise fail("power", "needs at least one [[power]] domain")
@@ -129,7 +137,8 @@ def _checked(data: dict, path: str) -> DramPreset:
                                         f"power[{i}].", ("VDD", *CURRENTS)))
                   for i, d in enumerate(domains))
     preset = DramPreset(**text, **numbers(data, "", ("tCK",)),
-                        **numbers(data, "", GEOMETRY, int), timing=timing, power=power)
+                        **numbers(data, "", GEOMETRY, int), timing=timing, power=power,
+                        **groups)
     if preset.bus_width % preset.device_width or preset.bus_width % 8:
         raise PresetError(f"{path}: bus_width must be a multiple of 8 and of device_width")
     if timing["tRC"] < timing["tRAS"] + timing["tRP"]:
@@ -139,6 +148,9 @@ def _checked(data: dict, path: str) -> DramPreset:
                 domain.IDD3N:
             raise PresetError(f"{path}: IDD0, IDD4R, IDD4W and IDD5 must be at least IDD3N "
                               f"(the active standby current they add to)")
+    if preset.banks % preset.bank_groups:
+        raise PresetError(f"{path}: {preset.banks} banks do not split into "
+                          f"{preset.bank_groups} bank groups")
     if not math.log2(preset.burst_bytes).is_integer():
         raise PresetError(f"{path}: a burst of {preset.burst_bytes} bytes is not a power of 2")
     if preset.burst_length < 2:

@@ -8,10 +8,10 @@ Formats (docs/dram.md says how to replay each):
 - ``ramulator``: ``0x<address> R|W`` (Ramulator's ``--mode=dram`` trace; it has no time).
 
 Cycle stamps are memory-clock cycles: the bursts of each group are spread evenly over the
-cycles the model gives that group, groups one after another, so a simulator replaying the
-trace sees the bandwidth the model predicts. The trace is written in batches (never whole
-in memory) through ``files.written_text``: whole or not at all, through symlinks and special
-files; ``.gz`` compresses it.
+cycles the model gives that group (refreshes included), groups one after another, so a
+simulator replaying the trace sees the bandwidth the model predicts. The trace is written
+in batches (never whole in memory) through ``files.written_text``: whole or not at all,
+through symlinks and special files; ``.gz`` compresses it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 
 from ...errors import TraceError
 from ...files import written_text
+from .model import coalesced
 from .stream import batches
 
 FORMATS = ("dramsim2", "dramsim3", "ramulator")
@@ -41,12 +42,12 @@ class TraceSummary:
 def write_bursts(spans, cost, burst_bytes: int, path: Path, format: str) -> TraceSummary:
     """Write the bursts of ``spans`` (as for ``stream_cost``) whose modeled cost is ``cost``
     (``check_trace_target`` first)."""
-    requests, start = 0, 0
+    requests, start, last = 0, 0, (-1, False)
     with written_text(path, compress=path.suffix == ".gz") as out:
         for span, group in zip(spans, cost.groups):
             done = 0
             for batch in batches(span, BATCH):
-                addresses, writes = _bursts(batch, burst_bytes)
+                addresses, writes, last = _bursts(batch, burst_bytes, last)
                 cycles = start + (np.arange(done, done + len(addresses)) * group.cycles
                                   // max(group.bursts, 1))
                 out.write(_lines(addresses, writes, cycles, format))
@@ -67,16 +68,16 @@ def check_trace_target(path: Path, format: str):
         raise TraceError(f"cannot write {str(path)!r}: no directory {str(path.parent)!r}")
 
 
-def _bursts(transfers, burst_bytes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Burst-aligned address and write flag of every burst of the transfers, in order."""
-    starts = np.concatenate([t.starts for t in transfers])
-    lengths = np.concatenate([t.lengths for t in transfers])
-    write = np.repeat([t.write for t in transfers], [len(t.starts) for t in transfers])
+def _bursts(transfers, burst_bytes: int, before: tuple[int, bool]):
+    """Burst-aligned address and write flag of every burst of the transfers, in order, a
+    burst asked for twice in a row once (``model.coalesced``: what the model counts), and
+    the (burst, write) they end with."""
+    starts, lengths, write, last = coalesced(transfers, burst_bytes, before)
     first = starts // burst_bytes
     count = (starts + lengths - 1) // burst_bytes - first + 1
     run = np.repeat(np.arange(len(first)), count)
     offset = np.arange(len(run)) - np.repeat(np.cumsum(count) - count, count)
-    return (first[run] + offset) * burst_bytes, write[run]
+    return (first[run] + offset) * burst_bytes, write[run], last
 
 
 def _lines(addresses: np.ndarray, writes: np.ndarray, cycles: np.ndarray, format: str) -> str:
