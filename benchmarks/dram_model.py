@@ -17,34 +17,14 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 import polyscan as ps
+from polyscan.cost.dram.calibration import random_rows, sequential
 from polyscan.cost.dram.model import AddressMapping, stream_cost
 from polyscan.cost.dram.presets import builtin_presets, load_preset
-from polyscan.cost.dram.stream import Transfer
 from polyscan.cost.dram.trace import FORMATS, write_bursts
-
-SEQUENTIAL_BYTES = 64 << 20
-RANDOM_BURSTS = 1 << 16
-
-
-def sequential(preset) -> list[Transfer]:
-    """One DMA request per row-sized chunk, in address order."""
-    starts = np.arange(0, SEQUENTIAL_BYTES, preset.row_bytes, dtype=np.int64)
-    return [Transfer(False, starts, np.full(len(starts), preset.row_bytes), "seq")]
-
-
-def random_rows(preset, seed=0) -> list[Transfer]:
-    """One burst per request, each in a random row of a random bank."""
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, preset.rows * preset.banks, RANDOM_BURSTS)
-    starts = rows * preset.row_bytes + rng.integers(0, preset.row_bytes // preset.burst_bytes,
-                                                    RANDOM_BURSTS) * preset.burst_bytes
-    return [Transfer(False, starts.astype(np.int64),
-                     np.full(RANDOM_BURSTS, preset.burst_bytes), "random")]
 
 
 def calibration(traces: Path | None) -> Table:

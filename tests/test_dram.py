@@ -139,15 +139,32 @@ def test_refresh_and_background_scale_with_time():
 def test_sequential_bandwidth_is_near_the_peak_and_random_rows_are_slower(preset):
     device = ps.load_preset(preset)
     peak = device.bus_width / 8 * 2 / (device.tCK * 1e-9)
-    # a page's bursts are in one bank group: tCCD_L apart on DDR4
-    bl2 = device.burst_length // 2
-    row_local = peak * bl2 / max(bl2, device.timing["tCCD_L"])
+    # a page's bursts are in one bank group (tCCD_L apart on DDR4) but the next page is in
+    # another: the controller's queue interleaves the two over queue - 1 bursts each
+    bl2, n = device.burst_length // 2, device.row_bytes // device.burst_bytes
+    gaps = max(0, n - 1 - 2 * (device.queue - 1))
+    row_local = peak * n * bl2 / (n * bl2 + gaps * max(0, device.timing["tCCD_L"] - bl2))
     sequential = cost_of([(0, 2000 * device.row_bytes)], preset=device)
     assert 0.9 * row_local < sequential.bandwidth <= row_local * 1.01
     stride = device.banks * device.row_bytes
     scattered = cost_of([(i * stride, device.burst_bytes) for i in range(2000)], preset=device)
     assert scattered.bandwidth < 0.5 * sequential.bandwidth
     assert scattered.energy_pj / scattered.bytes > 1.5 * sequential.energy_pj / sequential.bytes
+
+
+def test_ddr4_bursts_of_one_bank_group_are_tccd_l_apart_unless_the_queue_interleaves():
+    """DDR4, bank groups in the low bits of the bank: two pages in banks 0 and 4 (one
+    group) take tCCD_L per burst but the first; pages in banks 0 and 1 (two groups), read
+    one after the other, let the controller fill queue - 1 gaps of each with the other's
+    bursts."""
+    device = ps.load_preset("ddr4-2400")
+    t, bl2 = device.timing, device.burst_length // 2
+    n, extra, window = device.row_bytes // device.burst_bytes, t["tCCD_L"] - bl2, device.queue - 1
+    page = device.row_bytes
+    same = cost_of([(0, page), (4 * page, page)], preset=device)
+    assert same.cycles == 2 * n * bl2 + (2 * n - 1) * extra + t["CL"]
+    other = cost_of([(0, page), (page, page)], preset=device)
+    assert other.cycles == 2 * n * bl2 + 2 * (n - 1 - window) * extra + t["CL"]
 
 
 def act_energy(preset) -> float:

@@ -155,7 +155,7 @@ class Counter:
         self.activations = np.zeros(banks, dtype=np.int64)
         self.reads = self.writes = self.bytes = 0
         self.bus = 0  # data-bus cycles: a burst each, spaced tCCD_L within a bank group
-        self.last_group = -1  # bank group of the span's last segment so far
+        self.pending = None  # (bursts, group, head) of the last segment: its tail not known
         self.segments: list[tuple[np.ndarray, ...]] = []  # per batch, for refreshes:
         # (first burst's position in the span, bursts, bank, hit) of each segment
 
@@ -191,17 +191,37 @@ class Counter:
         self.segments.append((position[order], segment_bursts, bank, row == before))
 
     def _bus(self, bank: np.ndarray, segment_bursts: np.ndarray):
-        """Data-bus cycles of segments in stream order: BL/2 a burst, and tCCD_L between
-        two bursts of one bank group (DDR4: every burst of a segment after its first)."""
+        """Data-bus cycles of segments in stream order: BL/2 a burst, and tCCD_L between two
+        bursts of one bank group (DDR4: within a segment, and across two segments of one
+        group). A controller holding ``queue`` requests interleaves the head of a segment
+        with the tail of the one before when their groups differ: up to ``queue - 1`` gaps
+        of each are filled by the other's bursts (the last segment's tail is charged when
+        the next one is known, or at the span's end)."""
         p = self.preset
         self.bus += int(segment_bursts.sum()) * p.burst_cycles
-        extra = p.timing["tCCD_L"] - p.burst_cycles
-        if extra <= 0:
+        if p.timing["tCCD_L"] <= p.burst_cycles:
             return
         group = bank % p.bank_groups
-        follows = np.concatenate([[self.last_group], group[:-1]]) == group
-        self.bus += extra * int((segment_bursts - 1).sum() + follows.sum())
-        self.last_group = int(group[-1])
+        n, window = segment_bursts, p.queue - 1
+        if self.pending is not None:
+            n = np.concatenate([[self.pending[0]], n])
+            group = np.concatenate([[self.pending[1]], group])
+        differs = group[1:] != group[:-1]
+        head = np.zeros(len(n), dtype=np.int64)
+        head[1:] = np.where(differs, np.minimum(n[1:] - 1, window), 0)
+        if self.pending is not None:
+            head[0] = self.pending[2]
+        tail = np.where(differs, np.minimum(n[:-1] - 1 - head[:-1], window), 0)
+        gaps = (n[:-1] - 1 - head[:-1] - tail).sum() + (~differs).sum()
+        self.bus += (p.timing["tCCD_L"] - p.burst_cycles) * int(gaps)
+        self.pending = (int(n[-1]), int(group[-1]), int(head[-1]))
+
+    def _open_gaps(self) -> int:
+        """tCCD_L gaps of the last segment, once nothing follows it in the span."""
+        if self.pending is None or self.preset.timing["tCCD_L"] <= self.preset.burst_cycles:
+            return 0
+        bursts, _, head = self.pending
+        return (self.preset.timing["tCCD_L"] - self.preset.burst_cycles) * (bursts - 1 - head)
 
     def cost(self, final: bool = False) -> DramCost:
         """Energy and time of the counts since the last reset. Only a ``final`` count (the
@@ -240,7 +260,7 @@ class Counter:
         busy = np.maximum(acts * t["tRC"], acts * (t["tRP"] + t["tRCD"]) + self.bursts *
                           p.burst_cycles + np.maximum(self.bursts - 1, 0) * spacing)
         per_group = np.bincount(np.arange(p.banks) % p.bank_groups, acts, p.bank_groups)
-        cycles = max(self.bus, int(busy.max(initial=0)), -(-total * t["tFAW"] // 4),
+        cycles = max(self.bus + self._open_gaps(), int(busy.max(initial=0)), -(-total * t["tFAW"] // 4),
                      total * t["tRRD"], int(per_group.max()) * t["tRRD_L"]) + \
             t["CL"] * (self.bursts.sum() > 0)
         before, refreshes = self.start // t["tREFI"], 0

@@ -50,6 +50,7 @@ class DramPreset:
     timing: dict[str, int]  # cycles; tCCD_L and tRRD_L filled in where a file has none
     power: tuple[PowerDomain, ...]
     bank_groups: int = 1  # the low bits of the bank number (DRAMsim3's default mapping)
+    queue: int = 32  # requests the controller holds and reorders (DRAMsim3, DRAMSim2: 32)
 
     @property
     def devices(self) -> int:
@@ -118,15 +119,14 @@ def _checked(data: dict, path: str) -> DramPreset:
             result[key] = kind(value)
         return result
 
-    table(data, "", (*TEXT, "tCK", *GEOMETRY, "bank_groups", "timing", "power"))
+    table(data, "", (*TEXT, "tCK", *GEOMETRY, "bank_groups", "queue", "timing", "power"))
     text = {key: data.get(key, Path(path).stem if key == "name" else "") for key in TEXT}
     for key, value in text.items():
         if not isinstance(value, str):
             raise fail(key, f"must be a string, got {value!r}")
     given = table(data.get("timing"), "timing", TIMING + BANK_GROUP_TIMING)
     timing = numbers(given, "timing.", TIMING, int)
-    groups = numbers(data, "", ("bank_groups",), int) if "bank_groups" in data else \
-        {"bank_groups": 1}
+    groups = numbers({"bank_groups": 1, "queue": 32} | data, "", ("bank_groups", "queue"), int)
     burst_cycles = numbers(data, "", ("burst_length",), int)["burst_length"] // 2
     timing |= numbers({"tCCD_L": burst_cycles, "tRRD_L": timing["tRRD"]} | given, "timing.",
                       BANK_GROUP_TIMING, int)
