@@ -260,8 +260,9 @@ class Counter:
         busy = np.maximum(acts * t["tRC"], acts * (t["tRP"] + t["tRCD"]) + self.bursts *
                           p.burst_cycles + np.maximum(self.bursts - 1, 0) * spacing)
         per_group = np.bincount(np.arange(p.banks) % p.bank_groups, acts, p.bank_groups)
-        cycles = max(self.bus + self._open_gaps(), int(busy.max(initial=0)), -(-total * t["tFAW"] // 4),
-                     total * t["tRRD"], int(per_group.max()) * t["tRRD_L"]) + \
+        cycles = max(self.bus + self._open_gaps(), int(busy.max(initial=0)),
+                     -(-total * t["tFAW"] // 4), total * t["tRRD"],
+                     int(per_group.max()) * t["tRRD_L"]) + \
             t["CL"] * (self.bursts.sum() > 0)
         before, refreshes = self.start // t["tREFI"], 0
         while True:  # tRFC < tREFI: settles within a few rounds
