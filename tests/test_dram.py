@@ -243,14 +243,22 @@ def test_a_trace_never_repeats_the_burst_just_before_it(tmp_path_factory, reques
     assert set(map(tuple, lines)) == set(asked)
 
 
-def test_a_partial_count_stops_only_when_the_full_cost_is_over():
+@pytest.mark.parametrize("preset", ["ddr3-1600", "ddr4-2400"])
+def test_a_partial_count_stops_only_when_the_full_cost_is_over(preset):
+    """Every partial count is a lower bound of the full one (DDR4: a segment whose next one
+    is not counted yet is charged as if that one hid the most it can)."""
+    device = ps.load_preset(preset)
     runs = [(i * 4096, 3000) for i in range(30000)]
     transfers = [Transfer(False, np.array([s]), np.array([n]), "T") for s, n in runs]
-    mapping = AddressMapping(DDR3)
-    full = stream_cost([transfers], DDR3, mapping)
-    assert stream_cost([transfers], DDR3, mapping,
+    mapping = AddressMapping(device)
+    full = stream_cost([transfers], device, mapping)
+    partial = []
+    assert stream_cost([transfers], device, mapping,
+                       over=lambda c: partial.append(c) or False) is not None
+    assert all(c.energy_pj <= full.energy_pj and c.cycles <= full.cycles for c in partial)
+    assert stream_cost([transfers], device, mapping,
                        over=lambda c: c.energy_pj > full.energy_pj * 1.01) is not None
-    assert stream_cost([transfers], DDR3, mapping,
+    assert stream_cost([transfers], device, mapping,
                        over=lambda c: c.energy_pj > full.energy_pj * 0.5) is None
 
 

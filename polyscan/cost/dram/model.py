@@ -216,12 +216,18 @@ class Counter:
         self.bus += (p.timing["tCCD_L"] - p.burst_cycles) * int(gaps)
         self.pending = (int(n[-1]), int(group[-1]), int(head[-1]))
 
-    def _open_gaps(self) -> int:
-        """tCCD_L gaps of the last segment, once nothing follows it in the span."""
-        if self.pending is None or self.preset.timing["tCCD_L"] <= self.preset.burst_cycles:
+    def _open_gaps(self, final: bool) -> int:
+        """tCCD_L cycles of the last segment's gaps: all that its head left, once nothing
+        follows it in the span (``final``); else as if the next segment hid the most it
+        can (a partial count stays a lower bound)."""
+        p = self.preset
+        if self.pending is None or p.timing["tCCD_L"] <= p.burst_cycles:
             return 0
         bursts, _, head = self.pending
-        return (self.preset.timing["tCCD_L"] - self.preset.burst_cycles) * (bursts - 1 - head)
+        open_gaps = bursts - 1 - head
+        if not final:
+            open_gaps -= min(open_gaps, p.queue - 1)
+        return (p.timing["tCCD_L"] - p.burst_cycles) * open_gaps
 
     def cost(self, final: bool = False) -> DramCost:
         """Energy and time of the counts since the last reset. Only a ``final`` count (the
@@ -229,10 +235,10 @@ class Counter:
         stays a lower bound of the span's)."""
         p, t = self.preset, self.preset.timing
         acts = self.activations.copy()
-        cycles, refreshes = self._cycles(acts)
+        cycles, refreshes = self._cycles(acts, final)
         if final and refreshes and self.segments:
             acts += self._reactivations(cycles)
-            cycles, refreshes = self._cycles(acts)
+            cycles, refreshes = self._cycles(acts, final)
             self._close_after_last_refresh(cycles)
         if final:
             self.start += cycles
@@ -250,7 +256,7 @@ class Counter:
                         cycles * p.tCK * 1e-9, bursts, self.reads, self.writes, total_acts,
                         self.bytes, refreshes=refreshes)
 
-    def _cycles(self, acts: np.ndarray) -> tuple[int, int]:
+    def _cycles(self, acts: np.ndarray, final: bool) -> tuple[int, int]:
         """(cycles, refreshes) of the span: the busiest of data bus, banks and activation
         windows, plus tRFC for each refresh that falls in it on the stream's timeline. A
         bank's bursts share its bank group: tCCD_L apart."""
@@ -260,7 +266,7 @@ class Counter:
         busy = np.maximum(acts * t["tRC"], acts * (t["tRP"] + t["tRCD"]) + self.bursts *
                           p.burst_cycles + np.maximum(self.bursts - 1, 0) * spacing)
         per_group = np.bincount(np.arange(p.banks) % p.bank_groups, acts, p.bank_groups)
-        cycles = max(self.bus + self._open_gaps(), int(busy.max(initial=0)),
+        cycles = max(self.bus + self._open_gaps(final), int(busy.max(initial=0)),
                      -(-total * t["tFAW"] // 4), total * t["tRRD"],
                      int(per_group.max()) * t["tRRD_L"]) + \
             t["CL"] * (self.bursts.sum() > 0)
