@@ -299,6 +299,10 @@ def test_a_user_preset_file_loads(tmp_path):
     (_preset_text(tRC=30), "tRAS"),
     (_preset_text().replace("tRFC = 88\n", ""), "tRFC"),
     ("name = [", "TOML"),
+    (_preset_text(columns="1024\nbank_groups = 3"), "3 bank groups"),
+    (_preset_text(columns="1024\nqueue = 0"), "queue"),
+    (_preset_text(tRRD="5\ntCCD_L = 2.5"), "tCCD_L"),
+    (_preset_text(tRRD="5\ntWTR_L = 9"), "tWTR_L"),
 ])
 def test_malformed_presets_are_rejected(tmp_path, text, message):
     path = tmp_path / "bad.toml"
