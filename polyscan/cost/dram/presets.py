@@ -127,7 +127,7 @@ def _checked(data: dict, path: str) -> DramPreset:
     given = table(data.get("timing"), "timing", TIMING + BANK_GROUP_TIMING)
     timing = numbers(given, "timing.", TIMING, int)
     groups = numbers({"bank_groups": 1, "queue": 32} | data, "", ("bank_groups", "queue"), int)
-    burst_cycles = numbers(data, "", ("burst_length",), int)["burst_length"] // 2
+    burst_cycles = max(1, numbers(data, "", ("burst_length",), int)["burst_length"] // 2)
     timing |= numbers({"tCCD_L": burst_cycles, "tRRD_L": timing["tRRD"]} | given, "timing.",
                       BANK_GROUP_TIMING, int)
     domains = data.get("power")

@@ -12,11 +12,22 @@ def loops(points: isl.Set, statement: str, context: isl.Set, indent: str) -> str
     if points.is_empty():
         return ""
     named = points.set_tuple_name(statement)
+    try:
+        text = _scan(named, context)
+    except isl.Error:  # ISL's simplifier can fail on some strided sets with divisions
+        # (a stride-3 transposed conv's rows); the same points for the parameters of
+        # ``context`` (all the loops are built for), simplified against it, scan
+        context = context.align_params(named.get_space().params())
+        text = _scan(named.intersect_params(context).gist_params(context).coalesce(),
+                     context)
+    return "".join(indent + line + "\n" if line else "\n" for line in text.rstrip().split("\n"))
+
+
+def _scan(named: isl.Set, context: isl.Set) -> str:
     schedule = isl.Map.identity(named.get_space().map_from_set()).intersect_domain(named) \
         .reset_tuple_id(isl.dim_type.out)
     build = isl.AstBuild.from_context(context.align_params(named.get_space().params()))
-    text = build.node_from_schedule_map(isl.UnionMap.from_map(schedule)).to_C_str()
-    return "".join(indent + line + "\n" if line else "\n" for line in text.rstrip().split("\n"))
+    return build.node_from_schedule_map(isl.UnionMap.from_map(schedule)).to_C_str()
 
 
 def expressions(access: isl.Map, names: list[str]) -> list[str]:
