@@ -138,9 +138,10 @@ class Counter:
     """Row-buffer state across a stream, with counts per bank for the current span.
 
     Refreshes fall on the plan's timeline (every tREFI cycles from the stream's start),
-    and each closes every bank: the first segment of a bank after a refresh activates its
-    row again, even where it would have hit. A span's bursts sit on its cycles evenly
-    spread, as the traces stamp them."""
+    and each closes every bank: the segment it interrupts, and a bank's first segment after
+    it, activate their rows again, even where they would have hit. A span's bursts sit on
+    its cycles evenly spread, as the traces stamp them; the span's segments are kept until
+    its end to place the refreshes (25 bytes each)."""
 
     def __init__(self, preset: DramPreset, mapping: AddressMapping):
         self.preset, self.mapping = preset, mapping
