@@ -167,6 +167,43 @@ def test_ddr4_bursts_of_one_bank_group_are_tccd_l_apart_unless_the_queue_interle
     assert other.cycles == 2 * n * bl2 + 2 * (n - 1 - window) * extra + t["CL"]
 
 
+
+def test_ddr4_a_run_of_one_group_hides_among_another_groups_within_the_queue():
+    """Banks 0 and 4 (group 0), then banks 1 and 5 (group 1), four bursts each: all
+    sixteen in the controller's window, so it alternates the groups and no burst waits
+    tCCD_L (a rule that only interleaves neighbouring segments would charge most)."""
+    device = ps.load_preset("ddr4-2400")
+    bl2, burst, page = device.burst_length // 2, device.burst_bytes, device.row_bytes
+    cost = cost_of([(b * page, 4 * burst) for b in (0, 4, 1, 5)], preset=device)
+    t = device.timing
+    assert 16 * bl2 >= max(t["tRC"], t["tRP"] + t["tRCD"] + bl2 + 3 * t["tCCD_L"])
+    assert cost.cycles == 16 * bl2 + t["CL"]
+
+
+def window_by_burst(groups: list[int], window: int) -> int:
+    """The reorder window burst by burst, literally: the unsent bursts, the first
+    ``window`` of them held; send the oldest held of another group than the last sent,
+    else the oldest held; count those that repeat the last's group."""
+    unsent, last, repeated = list(groups), None, 0
+    while unsent:
+        held = unsent[:window]
+        pick = next((i for i, g in enumerate(held) if g != last), 0)
+        repeated += unsent[pick] == last
+        last = unsent.pop(pick)
+    return repeated
+
+
+@settings(max_examples=examples(200))
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 40)), min_size=1, max_size=30),
+       st.integers(1, 40))
+def test_the_reorder_window_sends_what_a_burst_by_burst_queue_sends(segments, window):
+    from polyscan.cost.dram.queue import repeats
+
+    groups = np.array([g for g, _ in segments])
+    bursts = np.array([n for _, n in segments])
+    by_burst = window_by_burst([g for g, n in segments for _ in range(n)], window)
+    assert repeats(groups, bursts, window, 4) == by_burst
+
 def act_energy(preset) -> float:
     """pJ of one activation (docs/dram.md's equation, over the supply domains)."""
     t = preset.timing

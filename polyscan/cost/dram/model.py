@@ -26,8 +26,9 @@ domain, currents in mA times cycles times tCK times VDD giving pJ:
 Time, for a stream that a controller overlaps across banks (documented in docs/dram.md):
 ``cycles = max(bus, per bank max(ACT x tRC, ACT x (tRP + tRCD) + BL/2 + (bursts - 1) x
 max(BL/2, tCCD_L)), ACT x tFAW / 4, ACT x tRRD, per bank group ACT x tRRD_L) + CL``, plus
-``tRFC`` per refresh, where ``bus`` is BL/2 a burst and tCCD_L between consecutive bursts
-of one bank group (DDR4; tCCD_L = BL/2 and one group elsewhere).
+``tRFC`` per refresh, where ``bus`` is BL/2 a burst and tCCD_L for a burst that the
+controller's reorder window sends right after one of its own bank group (DDR4,
+``queue.repeats``; tCCD_L = BL/2 and one group elsewhere).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import PolyscanError
+from . import queue
 from .presets import DramPreset
 from .stream import Transfer, batches
 
 FIELDS = ("row", "bank", "column")
 BATCH = 1 << 14  # runs counted in one numpy pass
+FIRST_CHECK = 1 << 10  # runs before a count that may stop early first checks
 
 
 @dataclass
@@ -155,8 +158,9 @@ class Counter:
         self.bursts = np.zeros(banks, dtype=np.int64)
         self.activations = np.zeros(banks, dtype=np.int64)
         self.reads = self.writes = self.bytes = 0
-        self.bus = 0  # data-bus cycles: a burst each, spaced tCCD_L within a bank group
-        self.pending = None  # (bursts, group, head) of the last segment: its tail not known
+        self.bus = 0  # data-bus cycles: BL/2 a burst (tCCD_L repeats added at the end)
+        self.groups: list[tuple[np.ndarray, np.ndarray]] = []  # DDR4: per batch, the bank
+        # group and bursts of each segment in stream order
         self.segments: list[tuple[np.ndarray, ...]] = []  # per batch, for refreshes:
         # (first burst's position in the span, bursts, bank, hit) of each segment
 
@@ -192,43 +196,23 @@ class Counter:
         self.segments.append((position[order], segment_bursts, bank, row == before))
 
     def _bus(self, bank: np.ndarray, segment_bursts: np.ndarray):
-        """Data-bus cycles of segments in stream order: BL/2 a burst, and tCCD_L between two
-        bursts of one bank group (DDR4: within a segment, and across two segments of one
-        group). A controller holding ``queue`` requests interleaves the head of a segment
-        with the tail of the one before when their groups differ: up to ``queue - 1`` gaps
-        of each are filled by the other's bursts (the last segment's tail is charged when
-        the next one is known, or at the span's end)."""
+        """Data-bus cycles: BL/2 a burst; on DDR4, the segments' bank groups in stream order
+        are kept for the span's end, where ``queue.repeats`` adds tCCD_L - BL/2 for each
+        burst the controller's window sends right after one of its own group."""
         p = self.preset
         self.bus += int(segment_bursts.sum()) * p.burst_cycles
-        if p.timing["tCCD_L"] <= p.burst_cycles:
-            return
-        group = bank % p.bank_groups
-        n, window = segment_bursts, p.queue - 1
-        if self.pending is not None:
-            n = np.concatenate([[self.pending[0]], n])
-            group = np.concatenate([[self.pending[1]], group])
-        differs = group[1:] != group[:-1]
-        head = np.zeros(len(n), dtype=np.int64)
-        head[1:] = np.where(differs, np.minimum(n[1:] - 1, window), 0)
-        if self.pending is not None:
-            head[0] = self.pending[2]
-        tail = np.where(differs, np.minimum(n[:-1] - 1 - head[:-1], window), 0)
-        gaps = (n[:-1] - 1 - head[:-1] - tail).sum() + (~differs).sum()
-        self.bus += (p.timing["tCCD_L"] - p.burst_cycles) * int(gaps)
-        self.pending = (int(n[-1]), int(group[-1]), int(head[-1]))
+        if p.timing["tCCD_L"] > p.burst_cycles:
+            self.groups.append((bank % p.bank_groups, segment_bursts))
 
-    def _open_gaps(self, final: bool) -> int:
-        """tCCD_L cycles of the last segment's gaps: all that its head left, once nothing
-        follows it in the span (``final``); else as if the next segment hid the most it
-        can (a partial count stays a lower bound)."""
+    def _repeat_cycles(self, final: bool) -> int:
+        """tCCD_L cycles of the span's repeats, once it is complete (``final``); a partial
+        count charges none (a lower bound)."""
         p = self.preset
-        if self.pending is None or p.timing["tCCD_L"] <= p.burst_cycles:
+        if not final or not self.groups:
             return 0
-        bursts, _, head = self.pending
-        open_gaps = bursts - 1 - head
-        if not final:
-            open_gaps -= min(open_gaps, p.queue - 1)
-        return (p.timing["tCCD_L"] - p.burst_cycles) * open_gaps
+        groups, bursts = (np.concatenate(c) for c in zip(*self.groups))
+        return (p.timing["tCCD_L"] - p.burst_cycles) * queue.repeats(
+            groups, bursts, p.queue, p.bank_groups)
 
     def cost(self, final: bool = False) -> DramCost:
         """Energy and time of the counts since the last reset. Only a ``final`` count (the
@@ -236,10 +220,11 @@ class Counter:
         stays a lower bound of the span's)."""
         p, t = self.preset, self.preset.timing
         acts = self.activations.copy()
-        cycles, refreshes = self._cycles(acts, final)
+        bus = self.bus + self._repeat_cycles(final)
+        cycles, refreshes = self._cycles(acts, bus)
         if final and refreshes and self.segments:
             acts += self._reactivations(cycles)
-            cycles, refreshes = self._cycles(acts, final)
+            cycles, refreshes = self._cycles(acts, bus)
             self._close_after_last_refresh(cycles)
         if final:
             self.start += cycles
@@ -257,7 +242,7 @@ class Counter:
                         cycles * p.tCK * 1e-9, bursts, self.reads, self.writes, total_acts,
                         self.bytes, refreshes=refreshes)
 
-    def _cycles(self, acts: np.ndarray, final: bool) -> tuple[int, int]:
+    def _cycles(self, acts: np.ndarray, bus: int) -> tuple[int, int]:
         """(cycles, refreshes) of the span: the busiest of data bus, banks and activation
         windows, plus tRFC for each refresh that falls in it on the stream's timeline. A
         bank's bursts share its bank group: tCCD_L apart."""
@@ -267,7 +252,7 @@ class Counter:
         busy = np.maximum(acts * t["tRC"], acts * (t["tRP"] + t["tRCD"]) + self.bursts *
                           p.burst_cycles + np.maximum(self.bursts - 1, 0) * spacing)
         per_group = np.bincount(np.arange(p.banks) % p.bank_groups, acts, p.bank_groups)
-        cycles = max(self.bus + self._open_gaps(final), int(busy.max(initial=0)),
+        cycles = max(bus, int(busy.max(initial=0)),
                      -(-total * t["tFAW"] // 4), total * t["tRRD"],
                      int(per_group.max()) * t["tRRD_L"]) + \
             t["CL"] * (self.bursts.sum() > 0)
@@ -341,7 +326,7 @@ def stream_cost(spans: Iterable[Iterable[Transfer]], preset: DramPreset,
     groups = []
     for span in spans:
         counter.reset()
-        for batch in batches(span, BATCH):
+        for batch in batches(span, BATCH, None if over is None else FIRST_CHECK):
             counter.add(batch)
             if over is not None and over(_total(preset, groups + [counter.cost()])):
                 return None

@@ -151,6 +151,10 @@ def _checked(data: dict, path: str) -> DramPreset:
     if preset.banks % preset.bank_groups:
         raise PresetError(f"{path}: {preset.banks} banks do not split into "
                           f"{preset.bank_groups} bank groups")
+    if not preset.burst_cycles <= timing["tCCD_L"] <= preset.burst_length:
+        raise PresetError(f"{path}: tCCD_L ({timing['tCCD_L']}) must lie between "
+                          f"burst_length / 2 and burst_length (the model delays only a burst "
+                          f"sent right after one of its bank group)")
     if not math.log2(preset.burst_bytes).is_integer():
         raise PresetError(f"{path}: a burst of {preset.burst_bytes} bytes is not a power of 2")
     if preset.burst_length < 2:
