@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import examples
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from strategies import LAYERS, fused_schedules, schedules
 from test_fusion_plan import tiny_network
@@ -469,6 +469,48 @@ def test_the_energy_objective_never_costs_more_energy():
         assert ps.dram_cost(by_energy).energy_pj <= ps.dram_cost(by_traffic).energy_pj
         by_latency = ps.optimize(layer, buffer, objective="latency")
         assert ps.dram_cost(by_latency).cycles <= ps.dram_cost(by_traffic).cycles
+
+
+@settings(max_examples=examples(40))
+@given(st.sampled_from(sorted(LAYERS)).flatmap(lambda kind: LAYERS[kind]).flatmap(schedules),
+       st.sampled_from(["ddr3-1600", "ddr4-2400", "lpddr4-3200"]))
+@example(ps.Schedule(ps.pointwise(64, 64, 56, 56, name="pw")), "ddr3-1600")  # near the bound
+def test_the_least_cost_of_the_entries_bounds_every_schedule(schedule, preset):
+    """What the searches prune on: a schedule's entries at the cheapest burst cost no more
+    energy, and take no more cycles, than the schedule does (an untiled layer streams its
+    tensors whole, within a few percent of the bound)."""
+    dram = DramSettings(preset)
+    moved, cost = ps.traffic(schedule).total, dram.cost(schedule)
+    assert dram.least_cost("energy", moved) <= cost.energy_pj
+    assert dram.least_cost("latency", moved) <= cost.cycles
+
+
+@settings(max_examples=examples(10))
+@given(st.sampled_from(["conv2d", "depthwise", "pointwise", "pool"]).flatmap(
+    lambda kind: LAYERS[kind]), st.sampled_from([64, 512]),
+    st.sampled_from(["energy", "latency"]), st.sampled_from(["ddr3-1600", "ddr4-2400"]))
+def test_pruning_the_candidates_never_changes_the_energy_or_latency_optimum(
+        layer, buffer, objective, preset):
+    """The search skips a candidate whose entries alone cost more than the best so far,
+    and stops a count once its partial cost passes it (checked first after 1,024 runs):
+    counting every candidate in full finds the same optimum."""
+    from unittest import mock
+
+    from polyscan.search.optimizer import search_layer
+
+    dram = DramSettings(preset)
+    try:
+        pruned = search_layer(layer, buffer, objective=objective, dram=dram)
+    except ps.BufferTooSmallError:
+        return
+    full_cost = DramSettings.cost
+    with mock.patch.object(DramSettings, "least_cost", lambda self, objective, entries: 0), \
+            mock.patch.object(DramSettings, "cost",
+                              lambda self, schedule, over=None: full_cost(self, schedule)):
+        full = search_layer(layer, buffer, objective=objective, dram=dram)
+    assert pruned.best.dram.figure(objective) == full.best.dram.figure(objective)
+    chosen = (pruned.schedule.tile, pruned.schedule.order, pruned.schedule.traversal)
+    assert chosen == (full.schedule.tile, full.schedule.order, full.schedule.traversal)
 
 
 def test_the_energy_objective_on_a_network(small_net):

@@ -188,11 +188,14 @@ def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
     """The results that may have the least DRAM energy (or time), with their ``dram`` cost;
     none of them if all cost more than ``limit``.
 
-    Fewest tiles first (large tiles make long runs: a low incumbent early); a count stops
+    Fewest tiles first (large tiles make long runs: a low incumbent early); a candidate
+    whose entries alone cost more at the cheapest burst is not counted, and a count stops
     as soon as its partial cost exceeds the incumbent's, so scattered candidates are cheap
     to reject."""
     kept, least = [], limit
     for result in sorted(results, key=lambda r: (r.tiles, r.total)):
+        if least is not None and dram.least_cost(objective, result.total) > least:
+            continue  # its entries alone, at the cheapest burst, cost more
         result.dram = dram.cost(result.schedule, over=None if least is None else
                                 lambda cost, limit=least: cost.figure(objective) > limit)
         if result.dram is not None:

@@ -72,15 +72,18 @@ def _at(step: int, transfers: Iterable[Transfer]) -> Iterator[Transfer]:
         yield transfer
 
 
-def batches(transfers: Iterable[Transfer], runs: int) -> Iterator[list[Transfer]]:
-    """Consecutive transfers, about ``runs`` runs together (for numpy passes over many)."""
-    batch, count = [], 0
+def batches(transfers: Iterable[Transfer], runs: int, first: int | None = None
+            ) -> Iterator[list[Transfer]]:
+    """Consecutive transfers, about ``runs`` runs together (for numpy passes over many);
+    from ``first`` runs doubling up to ``runs`` where given (a count that may stop early
+    checks soon, and rarely once it goes on)."""
+    batch, count, size = [], 0, min(first or runs, runs)
     for transfer in transfers:
         batch.append(transfer)
         count += len(transfer.starts)
-        if count >= runs:
+        if count >= size:
             yield batch
-            batch, count = [], 0
+            batch, count, size = [], 0, min(2 * size, runs)
     if batch:
         yield batch
 
