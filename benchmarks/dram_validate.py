@@ -1,11 +1,13 @@
-"""polyscan's DRAM model side by side with DRAMSim2 and DRAMsim3 built from source (issue 14).
+"""polyscan's DRAM model side by side with DRAMSim2, DRAMsim3 and Ramulator built from source
+(issue 14).
 
 Each stream is written as a trace, replayed in the simulator whose device file is the
 preset's own part (DRAMSim2: ddr3-1600, ddr3-1333; DRAMsim3: ddr4-2400), and costed by the
 model; the table gives simulator / polyscan for energy, cycles and activations, and both
-row-hit rates. Streams: the calibration streams (``polyscan.cost.dram.calibration``) and,
-with ``--plans``, MobileNetV2's fused plans at 64K entries for the traffic and the energy
-objective (each searched under the preset).
+row-hit rates. Ramulator has no energy: it replays every preset for time, with its closest
+built-in part and speed bin (``RAMULATOR_DEVICES``). Streams: the calibration streams
+(``polyscan.cost.dram.calibration``) and, with ``--plans``, MobileNetV2's fused plans at 64K
+entries for the traffic and the energy objective (each searched under the preset).
 
 Like with like (docs/dram.md "Agreement with the simulators"): one rank, one channel,
 ``row:bank:column`` (DRAMSim2 scheme6, DRAMsim3 rochrababgco), open page with no forced
@@ -13,16 +15,17 @@ closing, no low-power mode, requests issued as fast as the controller takes them
 ``-n``, DRAMsim3 stamps 0), and simulators that stop once every request is served (the
 patches in docs/dram.md; an unpatched simulator runs to its cycle limit).
 
-Run: python benchmarks/dram_validate.py --dramsim2 DIR --dramsim3 DIR [--plans]
-         [--save tests/data/dram_replays.json]
+Run: python benchmarks/dram_validate.py --dramsim2 DIR --dramsim3 DIR --ramulator DIR
+         [--plans] [--save tests/data/dram_replays.json]
 DIR: the simulator's built source tree (DRAMSim2: ``DRAMSim`` and ``ini/`` in it; DRAMsim3:
-``build/dramsim3main`` and ``configs/``). A simulator not given, or not found, is skipped
-with one line.
+``build/dramsim3main`` and ``configs/``; Ramulator: ``ramulator``). A simulator not given,
+or not found, is skipped with one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import subprocess
@@ -44,6 +47,13 @@ CYCLE_LIMIT = 10 ** 10  # the patched simulators stop long before
 DRAMSIM2_DEVICES = {"ddr3-1600": "DDR3_micron_32M_8B_x4_sg125.ini",
                     "ddr3-1333": "DDR3_micron_32M_8B_x8_sg15.ini"}
 DRAMSIM3_DEVICES = {"ddr4-2400": ("DDR4_8Gb_x8_2400.ini", 8192)}  # file, MB of one rank
+# Ramulator's own parts (standard, org, speed): the same geometry as the preset; its speed
+# bins differ by a cycle here and there (ddr3-1333 9-9-9 for the file's 10-10-10, ddr4-2400
+# 16-16-16 for 17-17-17, lpddr4-3200 CL 32 for 28); one channel (LPDDR4: one 32-bit one)
+RAMULATOR_DEVICES = {"ddr3-1600": ("DDR3", "DDR3_1Gb_x4", "DDR3_1600K"),
+                     "ddr3-1333": ("DDR3", "DDR3_2Gb_x8", "DDR3_1333H"),
+                     "ddr4-2400": ("DDR4", "DDR4_8Gb_x8", "DDR4_2400R"),
+                     "lpddr4-3200": ("LPDDR4", "LPDDR4_6Gb_x16", "LPDDR4_3200")}
 DRAMSIM2_SYSTEM = {"NUM_CHANS": "1", "JEDEC_DATA_BUS_BITS": "64", "TRANS_QUEUE_DEPTH": "32",
                    "CMD_QUEUE_DEPTH": "32", "EPOCH_LENGTH": "2000000000",
                    "ROW_BUFFER_POLICY": "open_page", "ADDRESS_MAPPING_SCHEME": "scheme6",
@@ -62,10 +72,10 @@ class Replay:
     simulator: str
     preset: str
     stream: str
-    energy_pj: float
+    energy_pj: float | None  # None: the simulator models time only (Ramulator)
     cycles: int
     activations: int
-    refreshes: int
+    refreshes: int | None  # None: not reported
     read_bursts: int
     write_bursts: int
 
@@ -111,6 +121,23 @@ def dramsim3(root: Path, preset: str, trace: Path, work: Path) -> Replay:
                   int(stats["num_write_cmds"]))
 
 
+def ramulator(root: Path, preset: str, trace: Path, work: Path) -> Replay:
+    standard, org, speed = RAMULATOR_DEVICES[preset]
+    config = work / "ramulator.cfg"
+    config.write_text(f"standard = {standard}\nchannels = 1\nranks = 1\nspeed = {speed}\n"
+                      f"org = {org}\nrecord_cmd_trace = off\nprint_cmd_trace = off\n")
+    stats = work / "ramulator.stats"
+    subprocess.run([str(root / "ramulator"), str(config), "--mode=dram", "--stats",
+                    str(stats), str(trace)], cwd=work, capture_output=True, text=True,
+                   check=True)
+    values = dict(re.findall(r"^\s*ramulator\.(\w+)\s+([\d.]+)", stats.read_text(), re.M))
+    misses = sum(float(values[f"row_{kind}_channel_0_core"]) for kind in ("misses", "conflicts"))
+    reads = int(float(values["read_transaction_bytes_0"])) // load_preset(preset).burst_bytes
+    writes = int(float(values["incoming_requests"])) - reads
+    return Replay("Ramulator", preset, trace.stem, None, int(float(values["dram_cycles"])),
+                  int(misses), None, reads, writes)
+
+
 def streams(preset: str, plans: bool):
     """(label, spans, cost) of each stream replayed on ``preset``."""
     device = load_preset(preset)
@@ -119,26 +146,33 @@ def streams(preset: str, plans: bool):
         spans = [make(device)]
         yield label, spans, stream_cost(spans, device, mapping)
     if plans:
-        net = ps.zoo.mobilenet_v2()
         for objective in ("traffic", "energy"):
-            plan = ps.optimize_network(net, 65536, objective=objective,
-                                       dram=DramSettings(preset))
+            plan = mobilenet_v2_plan(preset, objective)
             yield f"mobilenet_v2 64K {objective} plan", plan.dram_spans(), plan.dram_cost()
+
+
+@functools.cache
+def mobilenet_v2_plan(preset: str, objective: str):
+    """The plan replayed (searched once per preset, whichever simulators replay it)."""
+    return ps.optimize_network(ps.zoo.mobilenet_v2(), 65536, objective=objective,
+                               dram=DramSettings(preset))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dramsim2", type=Path, metavar="DIR")
     parser.add_argument("--dramsim3", type=Path, metavar="DIR")
+    parser.add_argument("--ramulator", type=Path, metavar="DIR")
     parser.add_argument("--plans", action="store_true", help="also MobileNetV2's plans")
     parser.add_argument("--save", type=Path, metavar="JSON",
                         help="write the simulators' figures (the test's data file)")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=160)
     simulators = []
     for name, root, binary, replay, devices in (
             ("DRAMSim2", args.dramsim2, "DRAMSim", dramsim2, DRAMSIM2_DEVICES),
-            ("DRAMsim3", args.dramsim3, "build/dramsim3main", dramsim3, DRAMSIM3_DEVICES)):
+            ("DRAMsim3", args.dramsim3, "build/dramsim3main", dramsim3, DRAMSIM3_DEVICES),
+            ("Ramulator", args.ramulator, "ramulator", ramulator, RAMULATOR_DEVICES)):
         if root is None or not (root / binary).is_file():
             missing = f"no --{name.lower()}" if root is None else f"no {root / binary}"
             console.print(f"{name}: skipped ({missing})")
@@ -157,19 +191,23 @@ def main():
                     work = Path(work)
                     trace = work / f"mase_{label.replace(' ', '_')}.trc"
                     write_bursts(spans, cost, load_preset(preset).burst_bytes, trace,
-                                 "dramsim2")
+                                 "ramulator" if name == "Ramulator" else "dramsim2")
                     found = replay(root, preset, trace, work)
                 found.stream = label
                 replays.append(found)
-                table.add_row(name, preset, label, f"{found.energy_pj / cost.energy_pj:.3f}",
+                energy = "-" if found.energy_pj is None else \
+                    f"{found.energy_pj / cost.energy_pj:.3f}"
+                table.add_row(name, preset, label, energy,
                               f"{found.cycles / cost.cycles:.3f}",
                               f"{found.activations / max(cost.activations, 1):.3f}",
                               f"{found.row_hit_rate:.4f}", f"{cost.row_hit_rate:.4f}",
-                              f"{found.refreshes} / {cost.refreshes}")
+                              f"{'-' if found.refreshes is None else found.refreshes} / "
+                              f"{cost.refreshes}")
     console.print(table)
     if args.save:
         args.save.write_text(json.dumps({"made_by": "python benchmarks/dram_validate.py "
-                                         "--dramsim2 DIR --dramsim3 DIR --plans --save FILE",
+                                         "--dramsim2 DIR --dramsim3 DIR --ramulator DIR "
+                                         "--plans --save FILE",
                                          "replays": [asdict(r) for r in replays]},
                                         indent=1) + "\n")
 
