@@ -161,6 +161,7 @@ def test_a_window_read_through_a_flatten_is_not_searched_and_a_view_alone_is():
     assert run.valid and "integer division" not in (too_coupled(run.nest) or "")
 
 
+@pytest.mark.slow
 def test_a_group_too_large_for_64_bit_counts_is_skipped_not_fatal():
     """Each pointwise layer alone counts in 64 bits, the pair fused does not (the sink's tiles
     times the producer's iterations, recomputed per tile, could pass 2^63; VGG11's last convs

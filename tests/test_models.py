@@ -58,6 +58,7 @@ def test_symbolic_dims_need_a_shape_and_then_import_like_the_fixed_export():
         [(x.kind, dict(x.symbols)) for x in fixed.layers]
 
 
+@pytest.mark.slow
 def test_torchvision_mobilenet_v2_plans_exactly_like_the_zoo():
     """The reference network through its real export, names full of dots and slashes."""
     plan = ps.optimize_network(load("torchvision_mobilenet_v2.onnx"), 65536)
