@@ -16,7 +16,7 @@ from polyscan.cost.dram.presets import load_preset
 
 DATA = json.loads((Path(__file__).parent / "data" / "dram_replays.json").read_text())
 CALIBRATION = [r for r in DATA["replays"] if r["stream"] in STREAMS]
-# the one gap past the tolerances, with its cause (docs/dram.md): DRAMSim2 precharges a bank
+# the gaps past the tolerances, each with its cause (docs/dram.md). DRAMSim2 precharges a bank
 # as soon as no queued request targets its open row, so a sequential stream re-activates
 # a row now and then where an open-page controller keeps it open (6.3% more here)
 ACTIVATION_GAPS = {("DRAMSim2", "ddr3-1333", "sequential"): 0.07}
@@ -26,7 +26,9 @@ ACTIVATION_GAPS = {("DRAMSim2", "ddr3-1333", "sequential"): 0.07}
 CYCLE_GAPS = {("Ramulator", "ddr4-2400", "sequential"): 0.16}
 
 
-def test_every_preset_with_a_simulator_of_its_own_part_was_replayed():
+def test_every_preset_was_replayed_in_each_simulator_that_has_its_part_or_a_twin():
+    """DRAMSim2 and DRAMsim3: the preset's own device file; Ramulator: its built-in part
+    of the same geometry, for every preset."""
     assert {(r["simulator"], r["preset"]) for r in CALIBRATION} == {
         ("DRAMSim2", "ddr3-1600"), ("DRAMSim2", "ddr3-1333"), ("DRAMsim3", "ddr4-2400"),
         ("Ramulator", "ddr3-1600"), ("Ramulator", "ddr3-1333"), ("Ramulator", "ddr4-2400"),
