@@ -42,6 +42,8 @@ from polyscan.cost.dram.calibration import STREAMS
 from polyscan.cost.dram.model import AddressMapping, stream_cost
 from polyscan.cost.dram.presets import load_preset
 from polyscan.cost.dram.trace import write_bursts
+from polyscan.errors import OutputError
+from polyscan.files import check_output, written_text
 
 CYCLE_LIMIT = 10 ** 10  # the patched simulators stop long before
 DRAMSIM2_DEVICES = {"ddr3-1600": "DDR3_micron_32M_8B_x4_sg125.ini",
@@ -167,6 +169,11 @@ def main():
     parser.add_argument("--save", type=Path, metavar="JSON",
                         help="write the simulators' figures (the test's data file)")
     args = parser.parse_args()
+    if args.save:
+        try:  # before the replays, which take minutes
+            check_output(args.save)
+        except OutputError as error:
+            parser.exit(2, f"dram_validate.py: {error}\n")
     console = Console(width=160)
     simulators = []
     for name, root, binary, replay, devices in (
@@ -205,11 +212,10 @@ def main():
                               f"{cost.refreshes}")
     console.print(table)
     if args.save:
-        args.save.write_text(json.dumps({"made_by": "python benchmarks/dram_validate.py "
-                                         "--dramsim2 DIR --dramsim3 DIR --ramulator DIR "
-                                         "--plans --save FILE",
-                                         "replays": [asdict(r) for r in replays]},
-                                        indent=1) + "\n")
+        with written_text(args.save) as out:  # whole or not at all
+            out.write(json.dumps({"made_by": "python benchmarks/dram_validate.py --dramsim2 DIR "
+                                             "--dramsim3 DIR --ramulator DIR --plans --save FILE",
+                                  "replays": [asdict(r) for r in replays]}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
