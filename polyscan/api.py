@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .cost.accelerator import Accelerator, load_accelerator
 from .cost.dram import DramCost, DramSettings
 from .cost.dram.stream import schedule_transfers
 from .cost.dram.trace import TraceSummary, check_trace_target, write_bursts
+from .cost.timing import TimeCost, schedules_time
 from .errors import PolyscanError
 from .model.schedule import Schedule
 from .network import partition
@@ -42,6 +44,19 @@ def dram_cost(subject, preset: str = "ddr3-1600", element_bits: int = 8,
     settings = DramSettings(preset, element_bits, layout, mapping, alignment)
     return subject.dram_cost(settings) if isinstance(subject, Plan) else \
         settings.cost(_schedule(subject, "dram_cost"))
+
+
+def timing(subject, accel: Accelerator | str = "zigzag-like",
+           double_buffer: bool = False) -> TimeCost:
+    """Makespan, compute cycles, utilisation and total energy of a schedule or a plan on an
+    accelerator (an ``Accelerator``, a built-in name or a description file; docs/time.md)."""
+    if not isinstance(accel, Accelerator):
+        accel = load_accelerator(accel)
+    if not isinstance(double_buffer, bool):
+        raise PolyscanError(f"double_buffer must be True or False, got {double_buffer!r}")
+    if isinstance(subject, Plan):
+        return subject.time(accel, double_buffer)
+    return schedules_time([_schedule(subject, "timing")], accel, double_buffer)
 
 
 def write_trace(subject, path, format: str = "dramsim3", preset: str = "ddr3-1600",

@@ -71,3 +71,7 @@ class TraceError(PolyscanError):
 
 class UsageError(PolyscanError):
     """A command-line argument is malformed."""
+
+
+class AcceleratorError(PolyscanError):
+    """An accelerator description is unknown or malformed, or cannot run a layer."""

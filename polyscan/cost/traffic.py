@@ -55,6 +55,45 @@ MAX_TILES = 1 << 26  # counted tile by tile: about 5 GB of arrays at most
 def traffic(schedule: Schedule) -> Traffic:
     """Reads, writes, peak buffer use and tile count of ``schedule``, exact."""
     nest = schedule.nest
+    reads, writes, recomputed = {}, {}, {}
+    occupancy = 0
+    for key, kind, sizes, overlaps, touched in per_tile(schedule):
+        entries = int(sizes[0] + (sizes[1:] - overlaps).sum())
+        if nest.operands[key].in_buffer:
+            occupancy = occupancy + sizes
+        if kind == READ:
+            reads[key] = entries
+        elif kind == ACCUMULATE:
+            reads[key], writes[key] = entries - touched, entries
+        elif kind == EXPORTED:
+            writes[key] = touched
+        elif kind == ITERATIONS:
+            recomputed[key.layer] = entries - touched
+    return Traffic(reads, writes, int(np.max(occupancy)), schedule.tiles, recomputed)
+
+
+def double_buffered_peak(schedule: Schedule) -> int:
+    """The buffer's peak with double buffering (DESIGN 6c, docs/time.md): while tile k
+    computes, the buffer holds its footprints, what tile k+1 brings in (the new elements of
+    the tensors read from DRAM and of the output) and what tile k-1 leaves to be written
+    (the output's, and an exported intermediate's, elements it no longer holds)."""
+    occupancy = 0
+    for key, kind, sizes, overlaps, _ in per_tile(schedule):
+        if not schedule.nest.operands[key].in_buffer:
+            continue
+        occupancy = occupancy + sizes
+        if kind in (READ, ACCUMULATE):  # arriving for the next tile
+            occupancy[:-1] += sizes[1:] - overlaps
+        if kind in (ACCUMULATE, EXPORTED):  # leaving from the previous tile
+            occupancy[1:] += sizes[:-1] - overlaps
+    return int(np.max(occupancy))
+
+
+def per_tile(schedule: Schedule):
+    """For every operand of ``schedule``: ``(key, kind, sizes, overlaps, touched)``, where
+    ``sizes[k] = |F(t_k)|``, ``overlaps[k] = |F(t_k) ∩ F(t_k+1)|`` (tiles in traversal
+    order) and ``touched`` counts the elements any tile touches."""
+    nest = schedule.nest
     if schedule.tiles > MAX_TILES:
         raise ScheduleError(f"{schedule.tiles:,} tiles: ps.traffic counts tile by tile, up to "
                             f"{MAX_TILES:,} tiles (ps.optimize's tables count any number)")
@@ -66,9 +105,6 @@ def traffic(schedule: Schedule) -> Traffic:
         origins[d] = sequence[:, j] * schedule.tile_size(d)
         steps[d] = np.diff(sequence[:, j])
     tile = {d: schedule.tile_size(d) for d in nest.dims}
-
-    reads, writes, recomputed = {}, {}, {}
-    occupancy = np.zeros(len(sequence), dtype=np.int64)
     for key, footprint in nest_footprints(nest).items():
         sizes = np.ones(len(sequence), dtype=np.int64)
         overlaps = np.ones(len(sequence) - 1, dtype=np.int64)
@@ -78,19 +114,7 @@ def traffic(schedule: Schedule) -> Traffic:
             sizes *= component_sizes
             overlaps *= _overlaps(component, origins, steps, tile, component_sizes)
             touched *= int(_sizes(component, _zeros(component), nest.extents, 1)[0])
-        entries = int(sizes[0] + (sizes[1:] - overlaps).sum())
-        kind = nest.operands[key].kind
-        if kind != ITERATIONS:
-            occupancy += sizes
-        if kind == READ:
-            reads[key] = entries
-        elif kind == ACCUMULATE:
-            reads[key], writes[key] = entries - touched, entries
-        elif kind == EXPORTED:
-            writes[key] = touched
-        elif kind == ITERATIONS:
-            recomputed[key.layer] = entries - touched
-    return Traffic(reads, writes, int(occupancy.max()), schedule.tiles, recomputed)
+        yield key, nest.operands[key].kind, sizes, overlaps, touched
 
 
 def check_magnitude(nest: Nest, tiles: int):

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cost.accelerator import Accelerator
 from ..cost.dram import DramCost, DramSettings
 from ..cost.dram.stream import schedule_transfers
 from ..cost.dram.trace import TraceSummary, check_trace_target, write_bursts
+from ..cost.timing import TimeCost, schedules_time
 from ..cost.traffic import Traffic
 from ..model.nest import TensorKey
 from ..model.schedule import Schedule
@@ -101,6 +103,13 @@ class Plan:
         """No plan of this network can cost less DRAM energy: the floor's entries in whole
         bursts, each at the cheapest a burst can cost on the device (docs/dram.md)."""
         return self.dram.least_cost("energy", self.floor)
+
+    def time(self, accel: Accelerator, double_buffer: bool = False) -> TimeCost:
+        """The plan's makespan and total energy on ``accel``, its groups one after the other
+        (docs/time.md); the resident tensors count in each group's peak."""
+        return schedules_time([g.schedule for g in self.groups], accel, double_buffer,
+                              [g.tensor_of(self.net) for g in self.groups],
+                              [g.held for g in self.groups], [g.layers for g in self.groups])
 
     def write_trace(self, path, format: str = "dramsim3",
                     settings: DramSettings | None = None) -> TraceSummary:

@@ -1,0 +1,230 @@
+"""Compute cycles of a schedule's tiles on a ``rows x cols`` MAC array (DESIGN 6c).
+
+Each layer unrolls at most one loop dim along the array's rows and one along its columns;
+every other dim runs in time. A tile's cycles, per layer, are the sum over the points ``q``
+of its time dims of ``ceil(|A_q| / rows) * ceil(|B_q| / cols)``, where ``A_q`` and ``B_q``
+are the values of the two unrolled dims among the iterations the layer computes at ``q``
+(a dim not unrolled has one value at a time). For the tiled layer (a layer alone, the
+last of a fused group) the tile is a box, so this is the product over dims of
+``ceil(tile extent / unrolled size)``. An inner layer of a fused group computes what the
+tile needs that the previous tile did not hold (section 5): a box less a box. It computes
+every element whole (all its reduction iterations), so when at most one unrolled dim is one
+of its output dims, each ``q`` sees a rectangle and the sum has a closed form per tile;
+unrolling two output dims of an inner layer (an L-shaped region) is not offered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import AcceleratorError
+from ..model.nest import iterations_key
+from ..model.schedule import Schedule
+from ..polyhedral.footprint import nest_footprints
+from .accelerator import Accelerator
+from .dram.intervals import Intervals, from_sorted, intersect, size, subtract
+
+Unrolling = tuple[str | None, str | None]  # (dim along the rows, dim along the columns)
+
+
+@dataclass(frozen=True)
+class LayerCompute:
+    """One layer's part of a schedule's compute."""
+
+    layer: str
+    unroll: Unrolling
+    macs: int  # iterations computed, recomputed ones included
+    cycles: int
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "unroll": list(self.unroll), "macs": self.macs,
+                "cycles": self.cycles}
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Compute cycles of every tile (in traversal order) and of every layer."""
+
+    per_tile: np.ndarray
+    layers: tuple[LayerCompute, ...]
+    pes: int
+
+    @property
+    def cycles(self) -> int:
+        return int(self.per_tile.sum())
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def utilisation(self) -> float:
+        """MACs per PE-cycle: 1.0 when every PE works every cycle."""
+        return self.macs / (self.cycles * self.pes) if self.cycles else 0.0
+
+
+def compute(schedule: Schedule, accel: Accelerator,
+            unroll: dict[str, Unrolling] | None = None) -> Compute:
+    """Compute cycles of ``schedule``'s tiles on ``accel``'s array; each layer's unrolling
+    is ``unroll[layer name]`` where given, else the allowed one of fewest cycles (ties: the
+    accelerator's order of preference)."""
+    unroll = unroll or {}
+    layers = schedule.layers
+    origins, extents = _tile_boxes(schedule)
+    per_tile = np.zeros(len(origins[schedule.nest.dims[0]]), dtype=np.int64)
+    results = []
+    for j, layer in enumerate(layers):
+        if j == len(layers) - 1:
+            options = _options(layer, accel, None, unroll.get(layer.name))
+            cycles = {pair: _box_cycles(pair, extents, accel) for pair in options}
+            macs = layer.macs
+        else:
+            outputs = _output_dims(schedule, layer)
+            options = _options(layer, accel, outputs, unroll.get(layer.name))
+            boxes = _inner_boxes(schedule, layer, origins)
+            cycles = {pair: _inner_cycles(pair, layer, outputs, boxes, accel)
+                      for pair in options}
+            macs = sum(_new_points(box, before) for before, box in
+                       zip([None] + boxes[:-1], boxes))
+        pair = min(options, key=lambda p: (int(cycles[p].sum()), options.index(p)))
+        per_tile += cycles[pair]
+        results.append(LayerCompute(layer.name, pair, int(macs), int(cycles[pair].sum())))
+    return Compute(per_tile, tuple(results), accel.pes)
+
+
+def _tile_boxes(schedule: Schedule):
+    """Per dim, the origin and the extent (the last tile may be partial) of every tile."""
+    nest = schedule.nest
+    sequence = schedule.tile_sequence()
+    origins, extents = {}, {}
+    for d in nest.dims:
+        size_ = schedule.tile_size(d)
+        if d in schedule.order:
+            origins[d] = sequence[:, schedule.order.index(d)] * size_
+        else:
+            origins[d] = np.zeros(len(sequence), dtype=np.int64)
+        extents[d] = np.minimum(size_, nest.extents[d] - origins[d])
+    return origins, extents
+
+
+def _options(layer, accel: Accelerator, outputs, given: Unrolling | None) -> list[Unrolling]:
+    """The unrollings a layer may take, preferred first: a dim per side among those the
+    accelerator allows there (or none), never the same dim twice, and at most one of
+    an inner layer's ``outputs`` (None: the tiled layer, which may unroll any two)."""
+    def allowed(a, b) -> bool:
+        return (a is None or a != b) and (outputs is None or a not in outputs or
+                                          b not in outputs)
+    if given is not None:
+        given = tuple(given)
+        if len(given) != 2 or any(d is not None and d not in layer.dims for d in given) or \
+                given[0] is not None and given[0] == given[1]:
+            raise AcceleratorError(f"layer {layer.name!r}: unroll {given!r} must be two "
+                                   f"different dims of {', '.join(layer.dims)} (or None)")
+        if not allowed(*given):
+            raise AcceleratorError(f"layer {layer.name!r}: an inner layer of a fused group "
+                                   f"unrolls at most one of its output dims, got {given!r}")
+        return [given]
+    rows = [d for d in accel.unroll_rows if d in layer.dims] + [None]
+    cols = [d for d in accel.unroll_cols if d in layer.dims] + [None]
+    return [(a, b) for a, b in itertools.product(rows, cols) if allowed(a, b)]
+
+
+def _sizes(pair: Unrolling, accel: Accelerator) -> dict[str, int]:
+    return {d: n for d, n in zip(pair, (accel.rows, accel.cols)) if d is not None}
+
+
+def _box_cycles(pair: Unrolling, extents, accel: Accelerator) -> np.ndarray:
+    """Per tile, the product over dims of ceil(extent / unrolled size)."""
+    unrolled = _sizes(pair, accel)
+    cycles = np.ones(len(next(iter(extents.values()))), dtype=np.int64)
+    for d, e in extents.items():
+        cycles *= -(-e // unrolled.get(d, 1))
+    return cycles
+
+
+def _output_dims(schedule: Schedule, layer) -> tuple[str, ...]:
+    """The dims an inner layer's output depends on (the others it reduces over)."""
+    footprint = nest_footprints(layer.nest)[layer.output.name]
+    return tuple(d for d in layer.dims if any(d in c.dims for c in footprint.components))
+
+
+def _inner_boxes(schedule: Schedule, layer, origins) -> list[list[Intervals] | None]:
+    """Per tile, the iterations of an inner layer the tile needs, as one interval set per
+    dim of the layer (None: none)."""
+    nest = schedule.nest
+    footprint = nest_footprints(nest)[iterations_key(layer.name)]
+    parts = list(zip(footprint.components, footprint.positions))
+    sizes = {d: schedule.tile_size(d) for d in nest.dims}
+    boxes, known = [], {}
+    for k in range(len(origins[nest.dims[0]])):
+        box = [((0, layer.extents[d]),) for d in layer.dims]
+        for component, positions in parts:
+            values = tuple(int(origins[d][k]) for d in component.dims) + \
+                tuple(sizes[d] for d in component.dims)
+            key = (id(component), values)
+            if key not in known:
+                known[key] = _component_sets(component.points(values), positions, layer)
+            sets = known[key]
+            if sets is None:
+                box = None
+                break
+            for position, dim_set in sets:
+                box[position] = dim_set
+        boxes.append(box)
+    return boxes
+
+
+def _component_sets(points: np.ndarray, positions, layer):
+    """A component's points as one interval set per dim it spans (None: empty); its
+    points must be the product of those sets."""
+    if len(points) == 0:
+        return None
+    sets = [(p, from_sorted(np.unique(points[:, i]))) for i, p in enumerate(positions)]
+    if math.prod(size(s) for _, s in sets) != len(points):
+        raise AcceleratorError(f"layer {layer.name!r}: the iterations a tile needs couple "
+                               f"dims {', '.join(layer.dims[p] for p in positions)}; their "
+                               f"compute cycles are not modelled")
+    return sets
+
+
+def _new_points(box, before) -> int:
+    """``|box \\ before|`` for boxes of interval sets (None: empty)."""
+    if box is None:
+        return 0
+    whole = math.prod(size(s) for s in box)
+    if before is None:
+        return whole
+    return whole - math.prod(size(intersect(a, b)) for a, b in zip(box, before))
+
+
+def _inner_cycles(pair: Unrolling, layer, outputs, boxes, accel: Accelerator) -> np.ndarray:
+    """Per tile, an inner layer's cycles for what the tile needs and the previous tile did
+    not hold: the reduction dims are whole, so at a point ``q`` of the other output dims the
+    new iterations are the unrolled output dim's new values (all of them where the previous
+    tile did not reach ``q``) times the whole reduction."""
+    unrolled = _sizes(pair, accel)
+    index = {d: i for i, d in enumerate(layer.dims)}
+    spatial = next((d for d in pair if d in outputs), None)
+    reduction = math.prod(-(-layer.extents[d] // unrolled.get(d, 1))
+                          for d in layer.dims if d not in outputs)
+    others = [index[d] for d in outputs if d != spatial]
+    cycles = np.zeros(len(boxes), dtype=np.int64)
+    for k, box in enumerate(boxes):
+        if box is None:
+            continue
+        before = boxes[k - 1] if k else None
+        here = math.prod(size(box[i]) for i in others)
+        shared = 0 if before is None else math.prod(size(intersect(box[i], before[i]))
+                                                    for i in others)
+        if spatial is None:
+            cycles[k] = (here - shared) * reduction
+            continue
+        a = index[spatial]
+        fresh = box[a] if before is None else subtract(box[a], before[a])
+        cycles[k] = reduction * ((here - shared) * -(-size(box[a]) // unrolled[spatial]) +
+                                 shared * -(-size(fresh) // unrolled[spatial]))
+    return cycles

@@ -1,0 +1,205 @@
+"""Compute cycles, the double-buffered peak and the makespan (DESIGN 6c): by hand on small
+cases, and against the explicit-set oracles (``polyscan.testing.timing``) on random layers,
+tilings, traversals, arrays and fused groups."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import LAYERS, fused_schedules, schedules
+
+import polyscan as ps
+from polyscan.cost.compute import compute
+from polyscan.cost.timing import Steps
+from polyscan.cost.traffic import double_buffered_peak
+from polyscan.outputs.timeline import timeline_events, write_timeline
+from polyscan.testing import timing as oracle
+from polyscan.testing.simulator import fused_footprints, layer_footprints, sequence
+
+
+def _array(draw, layer_dims):
+    rows, cols = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    return ps.Accelerator(rows=rows, cols=cols, unroll_rows=tuple(layer_dims),
+                          unroll_cols=tuple(layer_dims))
+
+
+def _layer_oracle(schedule, unroll, accel):
+    order = schedule.order
+    tiles = sequence(schedule.traversal, schedule.grid)
+    iterations = {schedule.layer.name: oracle.tile_iterations(schedule.layer, schedule.tile,
+                                                              order, tiles)}
+    return oracle.compute_cycles([schedule.layer], iterations, unroll, accel.rows,
+                                 accel.cols)
+
+
+def _fused_oracle(schedule, unroll, accel):
+    tiles = sequence(schedule.traversal, schedule.grid)
+    footprints = fused_footprints(list(schedule.layers), schedule.group.inputs,
+                                  schedule.group.exported, schedule.tile, schedule.order, tiles)
+    iterations = {layer.name: [footprints.sets[layer.name].get(t, set()) for t in tiles]
+                  for layer in schedule.layers[:-1]}
+    sink = schedule.layers[-1]
+    iterations[sink.name] = oracle.tile_iterations(sink, schedule.tile, schedule.order, tiles)
+    macs = sum(len(sets[0]) + sum(len(b - a) for a, b in zip(sets, sets[1:]))
+               for name, sets in iterations.items() if name != sink.name) + sink.macs
+    return oracle.compute_cycles(list(schedule.layers), iterations, unroll, accel.rows,
+                                 accel.cols), macs, footprints, tiles
+
+
+def test_pointwise_tile_cycles_by_hand():
+    """K=40 in tiles of 16 (16, 16, 8) on the 16 rows. C=20 on the 16 columns takes 2
+    passes: ceil(16/16) * ceil(20/16) * 14 * 14 = 392 cycles a tile, the partial one too;
+    x=14 on them takes one: 1 * 20 * 14 * 1 = 280, which the choice finds."""
+    layer = ps.pointwise(20, 40, 14, 14)
+    schedule = ps.Schedule(layer, tile={"k": 16}, order=("k",))
+    work = compute(schedule, ps.Accelerator(), {layer.name: ("k", "c")})
+    assert work.per_tile.tolist() == [392, 392, 392]
+    assert work.macs == 40 * 20 * 196
+    assert work.utilisation == pytest.approx(40 * 20 * 196 / (1176 * 256))
+    chosen = compute(schedule, ps.Accelerator())
+    assert chosen.per_tile.tolist() == [280, 280, 280]
+    assert chosen.layers[0].unroll == ("k", "x")
+
+
+def test_inner_layer_computes_only_rows_the_previous_tile_did_not_hold():
+    """A 3x3 depthwise after a 1x1 expand, tiled by 2 output rows: the expand computes rows
+    0-2 for the first tile, then 2 new rows each (rows 3-4, 5-6, 7), on an array of 4 rows
+    (channels, 8 of them: 2 passes) and no column dim: 8 x-positions per row."""
+    expand = ps.pointwise(3, 8, 8, 8, name="expand")
+    dw = ps.depthwise(8, 8, 8, name="dw")
+    schedule = ps.FusedSchedule([expand, dw], tile={"y": 2}, order=("y",))
+    accel = ps.Accelerator(rows=4, cols=4, unroll_rows=("k", "c"), unroll_cols=())
+    work = compute(schedule, accel, {"expand": ("k", None), "dw": ("c", None)})
+    rows_computed = [3, 2, 2, 1]
+    per_row = 2 * 8 * 3  # channel passes x positions x input channels
+    dw_tile = 2 * 2 * 8 * 9  # channel passes x rows x positions x window
+    assert work.per_tile.tolist() == [r * per_row + dw_tile for r in rows_computed]
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(st.sampled_from(sorted(LAYERS)), st.data())
+def test_layer_compute_equals_oracle(kind, data):
+    layer = data.draw(LAYERS[kind])
+    if layer.macs > 4000:
+        return
+    schedule = data.draw(schedules(layer, traversals=("lex", "scan", "zorder")))
+    accel = _array(data.draw, layer.dims)
+    a = data.draw(st.sampled_from(list(layer.dims) + [None]))
+    b = data.draw(st.sampled_from([d for d in layer.dims if d != a] + [None]))
+    unroll = {layer.name: (a, b)}
+    work = compute(schedule, accel, unroll)
+    assert work.per_tile.tolist() == _layer_oracle(schedule, unroll, accel)
+    assert work.macs == layer.macs
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(fused_schedules(), st.data())
+def test_fused_compute_and_double_buffered_peak_equal_oracle(schedule, data):
+    if schedule.tiles > 64 or sum(layer.macs for layer in schedule.layers) > 6000:
+        return
+    accel = _array(data.draw, ())
+    unroll = {}
+    for j, layer in enumerate(schedule.layers):
+        outputs = [d for d in layer.dims if d not in _reduction(layer)]
+        a = data.draw(st.sampled_from(list(layer.dims) + [None]))
+        rest = [d for d in layer.dims if d != a and
+                (j == len(schedule.layers) - 1 or a not in outputs or d not in outputs)]
+        unroll[layer.name] = (a, data.draw(st.sampled_from(rest + [None])))
+    work = compute(schedule, accel, unroll)
+    expected, macs, footprints, tiles = _fused_oracle(schedule, unroll, accel)
+    assert work.per_tile.tolist() == expected
+    assert work.macs == macs
+    assert double_buffered_peak(schedule) == oracle.double_buffered_peak(footprints, tiles)
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(st.sampled_from(sorted(LAYERS)), st.data())
+def test_layer_double_buffered_peak_equals_oracle(kind, data):
+    layer = data.draw(LAYERS[kind])
+    schedule = data.draw(schedules(layer))
+    footprints = layer_footprints(layer, schedule.tile, schedule.order)
+    tiles = sequence(schedule.traversal, schedule.grid)
+    assert double_buffered_peak(schedule) == oracle.double_buffered_peak(footprints, tiles)
+    assert double_buffered_peak(schedule) >= ps.traffic(schedule).peak
+
+
+def _reduction(layer):
+    from polyscan.polyhedral.footprint import nest_footprints
+    footprint = nest_footprints(layer.nest)[layer.output.name]
+    return [d for d in layer.dims if not any(d in c.dims for c in footprint.components)]
+
+
+def test_an_inner_layer_may_not_unroll_two_output_dims():
+    expand, dw = ps.pointwise(3, 8, 8, 8, name="expand"), ps.depthwise(8, 8, 8, name="dw")
+    schedule = ps.FusedSchedule([expand, dw], tile={"y": 2}, order=("y",))
+    with pytest.raises(ps.AcceleratorError, match="at most one of its output dims"):
+        compute(schedule, ps.Accelerator(), {"expand": ("k", "y")})
+
+
+def test_phases_by_hand():
+    """Two tiles: reads 5, 3; compute 4, 6; writes after them 2, 7 (steps 1 and 2)."""
+    steps = Steps(np.array([4.0, 6.0]), np.array([5.0, 3.0, 0.0]),
+                  np.array([0.0, 2.0, 7.0]))
+    busy, dma = steps.phases(False)
+    assert (busy + dma).sum() == 5 + 4 + 2 + 3 + 6 + 7
+    busy, dma = steps.phases(True)
+    # phase 0: reads 5 | phase 1: compute 4 beside reads 3 | phase 2: compute 6 beside
+    # writes 2 | phase 3: writes 7
+    assert np.maximum(busy, dma).tolist() == [5, 4, 6, 7]
+
+
+def test_makespan_of_a_schedule_by_its_parts():
+    """Serial: the DRAM model's time plus the compute time; double-buffered: between the
+    longer of the two and the serial time."""
+    layer = ps.pointwise(16, 32, 8, 8, name="a")
+    schedule = ps.Schedule(layer, tile={"k": 8, "y": 4}, order=("k", "y"), traversal="scan")
+    accel = ps.Accelerator()
+    serial = ps.timing(schedule, accel)
+    dram = accel.dram_settings().cost(schedule)
+    assert serial.cycles == pytest.approx(dram.seconds * 1e9 + compute(schedule, accel).cycles,
+                                          abs=1)
+    overlapped = ps.timing(schedule, accel, double_buffer=True)
+    assert max(compute(schedule, accel).cycles, dram.seconds * 1e9) <= overlapped.cycles \
+        <= serial.cycles
+    assert overlapped.peak == double_buffered_peak(schedule)
+
+
+def test_timeline_is_a_chrome_trace(tmp_path):
+    layer = ps.pointwise(16, 32, 8, 8, name="a")
+    schedule = ps.Schedule(layer, tile={"k": 8}, order=("k",))
+    time = ps.timing(schedule, "zigzag-like", double_buffer=True)
+    path = tmp_path / "trace.json"
+    write_timeline(time, path)
+    events = json.loads(path.read_text())["traceEvents"]
+    spans = [e for e in events if e["ph"] == "X"]
+    assert {e["tid"] for e in spans} == {1, 2, 3}
+    computes = [e for e in spans if e["tid"] == 2]
+    assert len(computes) == schedule.tiles
+    end = max(e["ts"] + e["dur"] for e in spans)
+    assert end == pytest.approx(time.cycles / 1000, abs=1e-3)
+    counters = [e for e in events if e["ph"] == "C"]
+    assert max(sum(e["args"].values()) for e in counters) == ps.traffic(schedule).peak
+    assert len(timeline_events(time, per="group")) < len(events)
+
+
+def test_accelerator_files_are_checked(tmp_path):
+    assert "zigzag-like" in ps.builtin_accelerators()
+    zigzag = ps.load_accelerator("zigzag-like")
+    assert (zigzag.rows, zigzag.cols, zigzag.buffer, zigzag.element_bits) == (16, 16, 65536, 8)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('rows = 16\ncols = "x"\n')
+    with pytest.raises(ps.AcceleratorError, match="cols must be a positive integer"):
+        ps.load_accelerator(bad)
+    bad.write_text('rows = 16\nspeed = 3\n')
+    with pytest.raises(ps.AcceleratorError, match="speed is not an accelerator field"):
+        ps.load_accelerator(bad)
+    bad.write_text('[energy]\nmac = -1\n')
+    with pytest.raises(ps.AcceleratorError, match="energy.mac"):
+        ps.load_accelerator(bad)
+    with pytest.raises(ps.AcceleratorError, match="unknown accelerator"):
+        ps.load_accelerator("tpu-v9")
+    with pytest.raises(ps.AcceleratorError, match="DRAM preset"):
+        ps.Accelerator(dram="ddr9")
