@@ -4,9 +4,9 @@ layer schedules."""
 from .api import dram_cost, optimize_network, timing, write_trace
 from .caches import clear_cache
 from .cost.accelerator import Accelerator, builtin_accelerators, load_accelerator
-from .cost.timing import TimeCost
 from .cost.dram import DramCost, DramSettings
 from .cost.dram.presets import builtin_presets, load_preset
+from .cost.timing import TimeCost
 from .cost.traffic import Traffic, traffic
 from .errors import (
     AcceleratorError,
@@ -48,14 +48,14 @@ from .search.compare import OrderComparison, compare_orders
 from .search.optimizer import optimize, search_layer
 
 __all__ = [
-    "Accelerator", "AcceleratorError", "BufferTooSmallError", "CountOverflowError", "DramCost", "DramSettings", "EmitError",
-    "FusedGroup", "FusedSchedule", "FusionError", "Kernel", "KernelFileError", "Layer",
-    "LayerShapeError", "LowerBound", "Network", "OnnxImportError", "OrderComparison",
-    "OutputError", "Plan", "PolyscanError", "PresetError", "Schedule", "ScheduleError",
-    "Tensor", "TensorKey", "TimeCost", "TraceError", "Traffic", "builtin_accelerators",
-    "builtin_kernel_names", "builtin_presets",
-    "c_resident", "c_tensors", "clear_cache", "compare_orders", "comparison_table", "conv2d",
-    "depthwise", "dram_cost", "emit_c", "fully_connected", "grouped_conv2d", "load_kernel",
-    "load_accelerator", "load_onnx", "load_preset", "lower_bound", "optimize", "optimize_network", "plan_table",
-    "pointwise", "pool", "scale", "search_layer", "timing", "traffic", "write_trace", "zoo",
+    "Accelerator", "AcceleratorError", "BufferTooSmallError", "CountOverflowError", "DramCost",
+    "DramSettings", "EmitError", "FusedGroup", "FusedSchedule", "FusionError", "Kernel",
+    "KernelFileError", "Layer", "LayerShapeError", "LowerBound", "Network", "OnnxImportError",
+    "OrderComparison", "OutputError", "Plan", "PolyscanError", "PresetError", "Schedule",
+    "ScheduleError", "Tensor", "TensorKey", "TimeCost", "TraceError", "Traffic",
+    "builtin_accelerators", "builtin_kernel_names", "builtin_presets", "c_resident", "c_tensors",
+    "clear_cache", "compare_orders", "comparison_table", "conv2d", "depthwise", "dram_cost",
+    "emit_c", "fully_connected", "grouped_conv2d", "load_accelerator", "load_kernel", "load_onnx",
+    "load_preset", "lower_bound", "optimize", "optimize_network", "plan_table", "pointwise",
+    "pool", "scale", "search_layer", "timing", "traffic", "write_trace", "zoo",
 ]
