@@ -23,18 +23,25 @@ from .search.optimizer import SEARCHABLE
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                      traversals=SEARCHABLE, progress=None, max_group: int = 8,
                      objective: str = "traffic", dram: DramSettings | None = None,
-                     resident: bool | None = None) -> Plan:
+                     resident: bool | None = None, accel: Accelerator | str | None = None,
+                     double_buffer: bool = False) -> Plan:
     """``network.partition.optimize_network``: the network's optimal plan under ``buffer``.
     ``progress``: True or False for a bar on stderr, None for one when it is a terminal, or
     a ``(done, total, description)`` callback of your own. ``resident=False`` sends every
     tensor between groups through DRAM (no tensor stays resident, DESIGN 6b); by default
-    tensors may stay resident when layers may fuse."""
+    tensors may stay resident when layers may fuse. ``accel`` (an ``Accelerator``, a
+    built-in name or a file) is what ``objective="latency"`` times the groups on;
+    ``double_buffer=True`` holds them to the double-buffered peak (docs/time.md)."""
+    if accel is not None and not isinstance(accel, Accelerator):
+        accel = load_accelerator(accel)
     if callable(progress):
         return partition.optimize_network(net, buffer, fusion, traversals, progress,
-                                          max_group, objective, dram, resident)
+                                          max_group, objective, dram, resident, accel,
+                                          double_buffer)
     with progress_bar(progress) as report:
         return partition.optimize_network(net, buffer, fusion, traversals, report,
-                                          max_group, objective, dram, resident)
+                                          max_group, objective, dram, resident, accel,
+                                          double_buffer)
 
 
 def dram_cost(subject, preset: str = "ddr3-1600", element_bits: int = 8,
@@ -46,17 +53,19 @@ def dram_cost(subject, preset: str = "ddr3-1600", element_bits: int = 8,
         settings.cost(_schedule(subject, "dram_cost"))
 
 
-def timing(subject, accel: Accelerator | str = "zigzag-like",
-           double_buffer: bool = False) -> TimeCost:
+def timing(subject, accel: Accelerator | str = "zigzag-like", double_buffer: bool = False,
+           dma: str = "dram") -> TimeCost:
     """Makespan, compute cycles, utilisation and total energy of a schedule or a plan on an
-    accelerator (an ``Accelerator``, a built-in name or a description file; docs/time.md)."""
+    accelerator (an ``Accelerator``, a built-in name or a description file), with DMA time
+    from the DRAM model's row buffers (``dma="dram"``) or at its peak bandwidth
+    (``"bandwidth"``, what ``objective="latency"`` minimises; docs/time.md)."""
     if not isinstance(accel, Accelerator):
         accel = load_accelerator(accel)
     if not isinstance(double_buffer, bool):
         raise PolyscanError(f"double_buffer must be True or False, got {double_buffer!r}")
     if isinstance(subject, Plan):
-        return subject.time(accel, double_buffer)
-    return schedules_time([_schedule(subject, "timing")], accel, double_buffer)
+        return subject.time(accel, double_buffer, dma)
+    return schedules_time([_schedule(subject, "timing")], accel, double_buffer, dma=dma)
 
 
 def write_trace(subject, path, format: str = "dramsim3", preset: str = "ddr3-1600",

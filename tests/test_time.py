@@ -2,7 +2,9 @@
 cases, and against the explicit-set oracles (``polyscan.testing.timing``) on random layers,
 tilings, traversals, arrays and fused groups."""
 
+import itertools
 import json
+import math
 
 import numpy as np
 import pytest
@@ -203,3 +205,81 @@ def test_accelerator_files_are_checked(tmp_path):
         ps.load_accelerator("tpu-v9")
     with pytest.raises(ps.AcceleratorError, match="DRAM preset"):
         ps.Accelerator(dram="ddr9")
+
+
+def _balanced(extent):
+    return sorted({-(-extent // n) for n in range(1, extent + 1)})
+
+
+@settings(max_examples=examples(8), deadline=None)
+@given(st.sampled_from(["pointwise", "depthwise", "conv2d"]).flatmap(lambda k: LAYERS[k]),
+       st.integers(8, 200))
+def test_double_buffered_search_equals_the_exhaustive_optimum(layer, buffer):
+    """Every balanced tiling, every order of its tiled dims, lex and scan: the least traffic
+    whose double-buffered peak fits, against what the search returns."""
+    if math.prod(len(_balanced(e)) for e in layer.extents.values()) > 60:
+        return
+    best = {}
+    for sizes in itertools.product(*[_balanced(layer.extents[d]) for d in layer.dims]):
+        tile = {d: t for d, t in zip(layer.dims, sizes) if t < layer.extents[d]}
+        for order in itertools.permutations(tile):
+            for traversal in ("lex", "scan"):
+                schedule = ps.Schedule(layer, tile=tile, order=order, traversal=traversal)
+                if double_buffered_peak(schedule) <= buffer:
+                    total = ps.traffic(schedule).total
+                    best[traversal] = min(best.get(traversal, total), total)
+    try:
+        search = ps.search_layer(layer, buffer, double_buffer=True)
+    except ps.BufferTooSmallError as error:
+        assert not best, (best, layer)
+        assert error.smallest > buffer
+        return
+    assert {t: r.total for t, r in search.results.items()} == best
+    assert double_buffered_peak(search.schedule) <= buffer
+
+
+def test_the_latency_objective_times_no_worse_than_the_traffic_one():
+    layer = ps.zoo.mobilenet_v2().layer("b2_project")
+    accel = ps.load_accelerator("zigzag-like")
+    by_traffic = ps.optimize(layer, 8192)
+    by_latency = ps.optimize(layer, 8192, objective="latency", accel=accel)
+    assert ps.timing(by_latency, accel).cycles <= ps.timing(by_traffic, accel).cycles
+    overlapped = ps.optimize(layer, 8192, objective="latency", accel=accel, double_buffer=True)
+    assert double_buffered_peak(overlapped) <= 8192
+    assert ps.timing(overlapped, accel, True).cycles <= ps.timing(overlapped, accel).cycles
+
+
+def test_a_plan_times_its_groups_one_after_the_other(tmp_path):
+    from test_fusion_plan import tiny_network
+    net = tiny_network()
+    plan = ps.optimize_network(net, 700, accel="zigzag-like", double_buffer=True)
+    time = plan.time(ps.load_accelerator("zigzag-like"))
+    assert time.double_buffer and time.fits
+    assert time.cycles == pytest.approx(sum(g.cycles for g in time.groups), abs=1)
+    for group, timed in zip(plan.groups, time.groups):
+        assert timed.layers == group.layers
+        assert timed.peak == double_buffered_peak(group.schedule) + group.held <= 700
+        assert timed.cycles == pytest.approx(
+            ps.timing(group.schedule, "zigzag-like", True).cycles, abs=1) or group.held
+    data = plan.to_dict()
+    assert data["double_buffer"]
+    assert all(g["peak_double_buffered"] <= 700 for g in data["groups"])
+    assert time.to_dict()["energy_pj"] == pytest.approx(
+        sum(time.to_dict()["energy_breakdown"].values()))
+
+
+def test_timeline_command(tmp_path, capsys):
+    from polyscan.cli import main
+    out, record = tmp_path / "trace.json", tmp_path / "time.json"
+    assert main(["timeline", "mobilenet_v1", "--buffer", "64K", "--no-fusion", "--accel",
+                 "zigzag-like", "--out", str(out), "--json",
+                 str(record), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "trace events" in printed and "makespan" in printed
+    events = json.loads(out.read_text())["traceEvents"]
+    assert any(e["ph"] == "X" for e in events) and any(e["ph"] == "C" for e in events)
+    assert json.loads(record.read_text())["fits"]
+    assert main(["timeline", "mobilenet_v1", "--buffer", "64K", "--accel", "nope", "--out",
+                 str(tmp_path / "other.json")]) == 2
+    assert "unknown accelerator" in capsys.readouterr().err
+    assert not (tmp_path / "other.json").exists()

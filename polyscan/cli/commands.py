@@ -14,7 +14,8 @@ from ..errors import UsageError
 from ..model.schedule import Schedule
 from ..outputs.emit import emit_c
 from ..outputs.progress import progress_bar
-from ..outputs.tables import comparison_table, plan_table
+from ..outputs.tables import comparison_table, plan_table, time_summary
+from ..outputs.timeline import write_timeline
 from ..search.compare import compare_orders
 from ..search.optimizer import search_layer
 from . import support
@@ -24,11 +25,28 @@ from .support import check_outputs, console, save_plot, write_output
 def optimize(args) -> int:
     check_outputs(args, args.json)
     plan = support.plan(args)
+    timed = plan.time() if args.accel is not None or args.objective == "latency" or \
+        args.double_buffer else None
     if args.json is not None:
-        write_output(args.json, plan.to_dict())
+        write_output(args.json, {**plan.to_dict(),
+                                 **({"time": timed.to_dict()} if timed else {})})
     if not args.quiet:
         console().print(plan_table(plan))
     print(plan.summary())
+    if timed is not None:
+        print(time_summary(timed))
+    return 0
+
+
+def timeline(args) -> int:
+    check_outputs(args, args.json, args.out)
+    plan = support.plan(args)
+    timed = plan.time()
+    events = write_timeline(timed, args.out, args.per)
+    if args.json is not None:
+        write_output(args.json, timed.to_dict())
+    print(f"{args.out}: {events:,} trace events (open in ui.perfetto.dev); "
+          f"{time_summary(timed)}")
     return 0
 
 

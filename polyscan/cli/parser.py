@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..cost.accelerator import builtin_accelerators
 from ..cost.dram import builtin_presets
 from ..cost.dram.memory import LAYOUTS
 from ..cost.dram.trace import FORMATS
@@ -83,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     _device_options(emit)
     emit.add_argument("--out", required=True, metavar="FILE", help="C file to write")
 
+    timeline = command("timeline", commands.timeline, "the optimized plan's timeline (DMA in, "
+                       "compute, DMA out, buffer contents) as a Perfetto / Chrome trace",
+                       json_help="also write the time figures as JSON")
+    _search_options(timeline)
+    _device_options(timeline)
+    timeline.add_argument("--per", choices=("tile", "group"), default="tile",
+                          help="one event per tile (default) or per group")
+    timeline.add_argument("--out", required=True, metavar="FILE",
+                          help="trace file to write (.json; open in ui.perfetto.dev)")
+
     compare = command("compare-orders", commands.compare,
                       "best schedule of each traversal and loop order for one layer",
                       json_help="also write every row as JSON")
@@ -139,11 +150,19 @@ def _search_options(command):
 
 def _device_options(command):
     command.add_argument("--objective", choices=OBJECTIVES, default="traffic",
-                         help="what the search minimises: DRAM entries, or modeled DRAM "
-                         "energy or time")
-    command.add_argument("--dram", default="ddr3-1600", metavar="PRESET",
-                         help=f"DRAM device: {', '.join(builtin_presets())} or a preset .toml")
+                         help="what the search minimises: DRAM entries, modeled DRAM "
+                         "energy, or the makespan on the accelerator")
+    command.add_argument("--dram", default=None, metavar="PRESET",
+                         help=f"DRAM device: {', '.join(builtin_presets())} or a preset .toml "
+                         f"(default: the accelerator's, else ddr3-1600)")
     command.add_argument("--element-bits", type=int, default=8, choices=(8, 16, 32),
                          help="bits per tensor element in DRAM")
     command.add_argument("--layout", choices=LAYOUTS, default="CHW",
                          help="activation layout in DRAM")
+    command.add_argument("--accel", metavar="FILE", default=None,
+                         help=f"the accelerator (MAC array, clock, on-chip energies): "
+                         f"{', '.join(builtin_accelerators())} or a description .toml; "
+                         f"times the plan, and is what --objective latency minimises")
+    command.add_argument("--double-buffer", action="store_true",
+                         help="double-buffered tiles: the capacity rule is the peak while a "
+                         "tile computes beside the next one's reads and the last one's writes")

@@ -3,6 +3,7 @@ the rules for output files (``polyscan.files``: checked first, written whole at 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -11,11 +12,10 @@ from pathlib import Path
 from rich.console import Console
 
 from ..api import optimize_network
+from ..cost.accelerator import Accelerator, load_accelerator
 from ..cost.dram import DramSettings
-from ..cost.dram.presets import FOLDER as PRESET_FOLDER
 from ..errors import OutputError, UsageError
 from ..files import check_distinct, check_folder, check_output, written_path, written_text
-from ..model.resources import packaged_path
 from ..network import zoo
 from ..network.onnx_import import load_onnx
 
@@ -112,9 +112,9 @@ def check_outputs(args, *paths, plot=None, plots=None) -> None:
     if plot is not None and Path(plot).suffix.lower() not in FIGURES:
         raise UsageError(f"a plot file must end in .png or .svg, got {plot!r}")
     inputs = [args.model] if is_onnx(args.model) else []
-    preset = packaged_path(args.dram, PRESET_FOLDER) if hasattr(args, "dram") else None
-    if preset is not None:
-        inputs.append(preset)
+    for given in (getattr(args, "dram", None), getattr(args, "accel", None)):
+        if given is not None and Path(given).suffix == ".toml":
+            inputs.append(given)  # a preset or accelerator file is an input
     check_distinct(inputs, outputs)
     if plots is not None:
         check_folder(plots)
@@ -145,8 +145,20 @@ def save_plot(figure, path: str) -> None:
         plots.save(figure, target)
 
 
+def accelerator(args) -> Accelerator | None:
+    """``--accel``, with ``--dram`` and ``--element-bits`` where given; None without it (and
+    without ``--objective latency``, which then assumes ``search.optimizer``'s default)."""
+    if getattr(args, "accel", None) is None:
+        return None
+    accel = load_accelerator(args.accel)
+    return dataclasses.replace(accel, dram=args.dram or accel.dram,
+                               element_bits=args.element_bits)
+
+
 def dram(args) -> DramSettings:
-    return DramSettings(args.dram, args.element_bits, args.layout)
+    accel = accelerator(args)
+    return DramSettings(args.dram or (accel.dram if accel else "ddr3-1600"),
+                        args.element_bits, args.layout)
 
 
 def traversals(args) -> tuple[str, ...]:
@@ -164,4 +176,6 @@ def plan(args, net=None):
     return optimize_network(net or network(args), buffer,
                             fusion=not args.no_fusion, traversals=traversals(args),
                             progress=progress(args), objective=args.objective,
-                            dram=dram(args), resident=False if args.no_resident else None)
+                            dram=dram(args), resident=False if args.no_resident else None,
+                            accel=accelerator(args),
+                            double_buffer=getattr(args, "double_buffer", False))

@@ -26,7 +26,7 @@ from ..model.nest import iterations_key
 from ..model.schedule import Schedule
 from ..polyhedral.footprint import nest_footprints
 from .accelerator import Accelerator
-from .dram.intervals import Intervals, from_sorted, intersect, size, subtract
+from .dram.intervals import from_sorted, intersect, size, subtract, values
 
 Unrolling = tuple[str | None, str | None]  # (dim along the rows, dim along the columns)
 
@@ -88,7 +88,7 @@ def compute(schedule: Schedule, accel: Accelerator,
             boxes = _inner_boxes(schedule, layer, origins)
             cycles = {pair: _inner_cycles(pair, layer, outputs, boxes, accel)
                       for pair in options}
-            macs = sum(_new_points(box, before) for before, box in
+            macs = sum(_new_points(box, before, layer) for before, box in
                        zip([None] + boxes[:-1], boxes))
         pair = min(options, key=lambda p: (int(cycles[p].sum()), options.index(p)))
         per_tile += cycles[pair]
@@ -152,9 +152,10 @@ def _output_dims(schedule: Schedule, layer) -> tuple[str, ...]:
     return tuple(d for d in layer.dims if any(d in c.dims for c in footprint.components))
 
 
-def _inner_boxes(schedule: Schedule, layer, origins) -> list[list[Intervals] | None]:
-    """Per tile, the iterations of an inner layer the tile needs, as one interval set per
-    dim of the layer (None: none)."""
+def _inner_boxes(schedule: Schedule, layer, origins) -> list:
+    """Per tile, the iterations of an inner layer the tile needs: one interval set per dim
+    of the layer (None: none), or, where some component couples dims in no product (the
+    slices of a Split), their sorted row-major indices."""
     nest = schedule.nest
     footprint = nest_footprints(nest)[iterations_key(layer.name)]
     parts = list(zip(footprint.components, footprint.positions))
@@ -162,43 +163,91 @@ def _inner_boxes(schedule: Schedule, layer, origins) -> list[list[Intervals] | N
     boxes, known = [], {}
     for k in range(len(origins[nest.dims[0]])):
         box = [((0, layer.extents[d]),) for d in layer.dims]
+        coupled = []
         for component, positions in parts:
             values = tuple(int(origins[d][k]) for d in component.dims) + \
                 tuple(sizes[d] for d in component.dims)
             key = (id(component), values)
             if key not in known:
-                known[key] = _component_sets(component.points(values), positions, layer)
+                known[key] = _component_sets(component.points(values), positions)
             sets = known[key]
             if sets is None:
                 box = None
                 break
+            if isinstance(sets, tuple):  # (positions, points): not a product
+                coupled.append(sets)
+                continue
             for position, dim_set in sets:
                 box[position] = dim_set
-        boxes.append(box)
+        boxes.append(box if box is None or not coupled else _linear(box, layer, coupled))
     return boxes
 
 
-def _component_sets(points: np.ndarray, positions, layer):
-    """A component's points as one interval set per dim it spans (None: empty); its
-    points must be the product of those sets."""
+def _component_sets(points: np.ndarray, positions):
+    """A component's points as one interval set per dim it spans (None: empty), or as
+    ``(positions, points)`` when they are not the product of those sets."""
     if len(points) == 0:
         return None
     sets = [(p, from_sorted(np.unique(points[:, i]))) for i, p in enumerate(positions)]
     if math.prod(size(s) for _, s in sets) != len(points):
-        raise AcceleratorError(f"layer {layer.name!r}: the iterations a tile needs couple "
-                               f"dims {', '.join(layer.dims[p] for p in positions)}; their "
-                               f"compute cycles are not modelled")
+        return tuple(positions), points
     return sets
 
 
-def _new_points(box, before) -> int:
-    """``|box \\ before|`` for boxes of interval sets (None: empty)."""
+def _linear(box, layer, coupled=()) -> np.ndarray:
+    """Sorted row-major indices of a box (and of coupled components' points, whose dims
+    the box leaves whole)."""
+    shape = [layer.extents[d] for d in layer.dims]
+    strides = np.array([math.prod(shape[i + 1:]) for i in range(len(shape))], dtype=np.int64)
+    spanned = {p for positions, _ in coupled for p in positions}
+    indices = np.zeros(1, dtype=np.int64)
+    for i, dim_set in enumerate(box):
+        if i not in spanned:
+            indices = np.add.outer(indices, values(dim_set) * strides[i]).ravel()
+    for positions, points in coupled:
+        indices = np.add.outer(indices, points @ strides[list(positions)]).ravel()
+    return np.unique(indices)
+
+
+def _explicit(region, layer) -> np.ndarray:
+    if region is None:
+        return np.zeros(0, dtype=np.int64)
+    return region if isinstance(region, np.ndarray) else _linear(region, layer)
+
+
+def _new_points(box, before, layer) -> int:
+    """``|box \\ before|`` (None: empty)."""
     if box is None:
         return 0
+    if isinstance(box, np.ndarray) or isinstance(before, np.ndarray):
+        return len(np.setdiff1d(_explicit(box, layer), _explicit(before, layer),
+                                assume_unique=True))
     whole = math.prod(size(s) for s in box)
     if before is None:
         return whole
     return whole - math.prod(size(intersect(a, b)) for a, b in zip(box, before))
+
+
+def _grouped_cycles(indices: np.ndarray, layer, pair: Unrolling, accel: Accelerator) -> int:
+    """The rule itself, on listed iterations: per point of the time dims, ceil(distinct row
+    dim values / rows) x ceil(distinct column dim values / cols)."""
+    if not len(indices):
+        return 0
+    coordinates = np.unravel_index(indices, [layer.extents[d] for d in layer.dims])
+    columns = dict(zip(layer.dims, coordinates))
+    time_dims = [columns[d] for d in layer.dims if d not in pair]
+    q = np.ravel_multi_index(time_dims, [layer.extents[d] for d in layer.dims
+                                         if d not in pair]) if time_dims else \
+        np.zeros(len(indices), dtype=np.int64)
+    cycles = None
+    for d, lanes in zip(pair, (accel.rows, accel.cols)):
+        if d is None:
+            continue
+        distinct = np.unique(np.stack([q, columns[d]]), axis=1)[0]
+        counts = np.bincount(np.searchsorted(np.unique(q), distinct))
+        passes = -(-counts // lanes)
+        cycles = passes if cycles is None else cycles * passes
+    return int(cycles.sum()) if cycles is not None else len(np.unique(q))
 
 
 def _inner_cycles(pair: Unrolling, layer, outputs, boxes, accel: Accelerator) -> np.ndarray:
@@ -217,6 +266,11 @@ def _inner_cycles(pair: Unrolling, layer, outputs, boxes, accel: Accelerator) ->
         if box is None:
             continue
         before = boxes[k - 1] if k else None
+        if isinstance(box, np.ndarray) or isinstance(before, np.ndarray):
+            new = np.setdiff1d(_explicit(box, layer), _explicit(before, layer),
+                               assume_unique=True)
+            cycles[k] = _grouped_cycles(new, layer, pair, accel)
+            continue
         here = math.prod(size(box[i]) for i in others)
         shared = 0 if before is None else math.prod(size(intersect(box[i], before[i]))
                                                     for i in others)

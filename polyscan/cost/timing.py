@@ -5,9 +5,15 @@ Tile k of a schedule needs its reads (step k's DRAM reads), its compute, and the
 leaves (step k+1's DRAM writes). Without double buffering they run in series. With it, the
 timeline is a pipeline of phases: phase p computes tile p-1 while the DMA engine brings in
 tile p's reads and drains tile p-2's writes (reads and writes share the DRAM channel), so
-a phase lasts ``max(compute, reads + writes)``. DMA time is the DRAM model's (``dram``)
-for the whole schedule, spread over its steps in proportion to their bursts: the steps'
-times add up to the modeled DRAM time. Schedules (a plan's groups) run one after the other.
+a phase lasts ``max(compute, reads + writes)``. Schedules (a plan's groups) run one after
+the other.
+
+DMA time comes in two models: ``dma="dram"`` takes the row-buffer model's time for the
+whole schedule (``dram``) and spreads it over the steps in proportion to their bursts, so
+the steps add up to the modeled DRAM time; ``dma="bandwidth"`` moves every step's bytes at
+the device's peak bandwidth (a burst per BL/2 clocks), which is what ``objective="latency"``
+minimises exactly (the row-buffer time of a schedule is only known by walking its stream,
+too slow to search the space with; it is reported beside).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import PolyscanError
 from ..model.nest import ACCUMULATE, EXPORTED, ONCHIP
 from ..model.schedule import Schedule
 from .accelerator import Accelerator
@@ -25,6 +32,8 @@ from .compute import Compute, compute
 from .dram.model import DramCost
 from .dram.stream import Transfer, schedule_transfers
 from .traffic import double_buffered_peak, per_tile, traffic
+
+DMA_MODELS = ("dram", "bandwidth")
 
 
 @dataclass
@@ -85,8 +94,9 @@ class TimeCost:
     accelerator: Accelerator
     double_buffer: bool
     groups: list[GroupTime]
-    dram: DramCost  # over the DRAM's own busy time
+    dram: DramCost | None  # over the DRAM's own busy time (None: not counted)
     dram_energy: dict[str, float]  # pJ, background and refresh over the makespan
+    dma: str = "dram"  # the DMA time model: "dram" (row buffers) or "bandwidth" (peak)
 
     @property
     def cycles(self) -> int:
@@ -129,6 +139,7 @@ class TimeCost:
 
     def to_dict(self) -> dict:
         return {"accelerator": self.accelerator.name, "double_buffer": self.double_buffer,
+                "dma": self.dma,
                 "cycles": self.cycles, "seconds": self.seconds,
                 "compute_cycles": self.compute_cycles, "macs": self.macs,
                 "utilisation": self.utilisation, "peak": self.peak, "fits": self.fits,
@@ -141,35 +152,83 @@ class TimeCost:
 def schedules_time(schedules: Sequence[Schedule], accel: Accelerator,
                    double_buffer: bool = False,
                    tensor_of: Sequence[Callable[[str], str] | None] | None = None,
-                   held: Sequence[int] | None = None, names=None) -> TimeCost:
+                   held: Sequence[int] | None = None, names=None, dma: str = "dram",
+                   energy: bool = True) -> TimeCost:
     """The makespan of ``schedules`` run in order on ``accel`` (a plan's groups, or one
     schedule); ``tensor_of[i]`` places group i's operands (``schedule_transfers``),
-    ``held[i]`` entries are resident beside it (they count in its peak)."""
+    ``held[i]`` entries are resident beside it (they count in its peak). ``dma`` is the DMA
+    time model; ``energy=False`` skips the DRAM model where ``dma="bandwidth"``."""
+    if dma not in DMA_MODELS:
+        raise PolyscanError(f"dma must be one of {', '.join(DMA_MODELS)}, got {dma!r}")
     settings = accel.dram_settings()
     memory = settings.memory()
     tensor_of = tensor_of or [None] * len(schedules)
     spans = [list(schedule_transfers(s, memory, t)) for s, t in zip(schedules, tensor_of)]
-    dram = settings.spans_cost(spans)
+    dram = settings.spans_cost(spans) if energy or dma == "dram" else None
     preset, _ = settings.device()
     groups = []
-    for i, (schedule, span, cost) in enumerate(zip(schedules, spans, dram.groups)):
+    for i, (schedule, span) in enumerate(zip(schedules, spans)):
         work = compute(schedule, accel)
-        reads, writes = _step_bursts(span, schedule.tiles, preset.burst_bytes)
-        bursts = reads.sum() + writes.sum()
-        per_burst = cost.seconds * accel.clock_mhz * 1e6 / bursts if bursts else 0.0
-        steps = Steps(work.per_tile.astype(float), reads * per_burst, writes * per_burst)
-        busy, dma = steps.phases(double_buffer)
-        lengths = np.maximum(busy, dma) if double_buffer else busy + dma
-        bound = lengths[busy >= dma].sum() if double_buffer else busy.sum()
+        if dma == "dram":
+            reads, writes = _step_bursts(span, schedule.tiles, preset.burst_bytes)
+            bursts = reads.sum() + writes.sum()
+            cost = dram.groups[i]
+            per_unit = cost.seconds * accel.clock_mhz * 1e6 / bursts if bursts else 0.0
+        else:
+            reads, writes = _step_bytes(span, schedule.tiles)
+            per_unit = 1 / peak_bandwidth(accel)
+        steps = Steps(work.per_tile.astype(float), reads * per_unit, writes * per_unit)
+        busy, moving = steps.phases(double_buffer)
+        lengths = np.maximum(busy, moving) if double_buffer else busy + moving
+        bound = lengths[busy >= moving].sum() if double_buffer else busy.sum()
         peak = double_buffered_peak(schedule) if double_buffer else traffic(schedule).peak
         groups.append(GroupTime(
             tuple(names[i]) if names else tuple(layer.name for layer in schedule.layers),
-            float(lengths.sum()), work, float(dma.sum()),
+            float(lengths.sum()), work, float(moving.sum()),
             peak + (held[i] if held else 0),  # the resident tensors beside the schedule
             float(bound / lengths.sum()) if lengths.sum() else 0.0,
             steps, schedule, held[i] if held else 0, _on_chip(schedule, work, accel)))
     seconds = sum(g.cycles for g in groups) / (accel.clock_mhz * 1e6)
-    return TimeCost(accel, double_buffer, groups, dram, _dram_energy(dram, preset, seconds))
+    return TimeCost(accel, double_buffer, groups, dram,
+                    _dram_energy(dram, preset, seconds) if dram else {}, dma)
+
+
+def makespan(schedule: Schedule, accel: Accelerator, double_buffer: bool = False,
+             limit: float | None = None) -> TimeCost | None:
+    """``schedules_time`` of one schedule, or None as soon as its DRAM time shows that its
+    makespan exceeds ``limit`` (serial: the compute plus the DRAM time; overlapped: at least
+    the longer of the two)."""
+    if limit is not None:
+        work = compute(schedule, accel).cycles
+        rate = accel.clock_mhz * 1e6
+
+        def over(cost) -> bool:
+            dma = cost.seconds * rate
+            return (max(work, dma) if double_buffer else work + dma) > limit
+        if accel.dram_settings().cost(schedule, over) is None:
+            return None
+    time = schedules_time([schedule], accel, double_buffer)
+    return time if limit is None or time.cycles <= limit else None
+
+
+def peak_bandwidth(accel: Accelerator) -> float:
+    """Bytes per accelerator cycle at the DRAM's peak: one burst every BL/2 clocks."""
+    preset, _ = accel.dram_settings().device()
+    per_ns = preset.burst_bytes / (preset.burst_cycles * preset.tCK)
+    return per_ns / (accel.clock_mhz * 1e-3)
+
+
+def dma_cycles(entries, accel: Accelerator):
+    """Accelerator cycles to move ``entries`` at the DRAM's peak bandwidth."""
+    return entries * (accel.element_bits / 8) / peak_bandwidth(accel)
+
+
+def _step_bytes(span: list[Transfer], tiles: int):
+    """Bytes read and written at each step of a schedule's transfers."""
+    reads, writes = np.zeros(tiles + 1), np.zeros(tiles + 1)
+    for transfer in span:
+        (writes if transfer.write else reads)[transfer.step] += int(transfer.lengths.sum())
+    return reads, writes
 
 
 def _step_bursts(span: list[Transfer], tiles: int, burst: int):

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..cost.accelerator import Accelerator
 from ..cost.dram import DramSettings
 from ..cost.traffic import Traffic
 from ..errors import BufferTooSmallError, CountOverflowError, FusionError, PolyscanError
@@ -21,6 +22,8 @@ from ..search.optimizer import (
     Search,
     checked_buffer,
     checked_objective,
+    default_accelerator,
+    least_cost,
     search_nest,
 )
 from ..search.tables import too_coupled
@@ -34,7 +37,8 @@ Progress = Callable[[int, int, str], None]  # (layers done, layers, what is bein
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
                      traversals=SEARCHABLE, progress: Progress | None = None,
                      max_group: int = 8, objective: str = "traffic",
-                     dram: DramSettings | None = None, resident: bool | None = None) -> Plan:
+                     dram: DramSettings | None = None, resident: bool | None = None,
+                     accel: Accelerator | None = None, double_buffer: bool = False) -> Plan:
     """Partition the layers into groups, each with its optimal schedule, and choose which
     tensors stay resident in the buffer between groups (DESIGN 6b), minimising the
     network's total traffic (or DRAM energy, or time) under ``buffer``.
@@ -48,8 +52,10 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     beat the best path known to its end state and the best plan found without residency:
     its compulsory traffic (every element it moves, once) and what every later layer must
     move (weights, inputs, outputs) are exact lower bounds, cheap to count. With
-    ``objective="energy"`` or ``"latency"`` the costs are the groups' modeled DRAM energy or
-    time, bounded below by the bursts those entries need at the cheapest burst.
+    ``objective="energy"`` the costs are the groups' modeled DRAM energy, with
+    ``"latency"`` their makespans on ``accel`` (docs/time.md), bounded below by the bursts
+    those entries need at the cheapest burst (or at the burst time). ``double_buffer``
+    holds every group to the double-buffered capacity rule.
     ``resident`` defaults to ``fusion``: without fusion, every tensor goes through DRAM
     (the layer-by-layer baseline) unless ``resident=True`` asks for residency alone.
     """
@@ -66,9 +72,14 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     if resident is not None and not isinstance(resident, bool):
         raise PolyscanError(f"resident must be True, False or None (as fusion), got "
                             f"{resident!r}")
+    if not isinstance(double_buffer, bool):
+        raise PolyscanError(f"double_buffer must be True or False, got {double_buffer!r}")
     _check_feasible(net, buffer)
+    dram = dram or DramSettings()
+    if objective == "latency" and accel is None:
+        accel = default_accelerator(buffer, dram)
     planner = _Planner(net, buffer, traversals, max_group if fusion else 1, objective,
-                       dram or DramSettings(), progress)
+                       dram, progress, accel, double_buffer)
     resident = fusion if resident is None else resident
     steps, cost = planner.shortest(Residency(net, enabled=False))
     if resident:
@@ -80,7 +91,8 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     compulsory = sum(lower_bound(layer, buffer).compulsory for layer in net.layers)
     return Plan(net.name, buffer, tuple(dict.fromkeys(traversals)), fusion, groups,
                 compulsory, net.floor(), time.perf_counter() - start, planner.evaluated,
-                net, planner.objective, planner.dram, len(planner.too_large), resident)
+                net, planner.objective, planner.dram, len(planner.too_large), resident, accel,
+                double_buffer)
 
 
 @dataclass(frozen=True)
@@ -101,8 +113,10 @@ class _Planner:
     kept, so that the pass with residency reuses the pass without."""
 
     def __init__(self, net: Network, buffer: int, traversals, longest: int, objective: str,
-                 dram: DramSettings, progress: Progress | None):
+                 dram: DramSettings, progress: Progress | None, accel: Accelerator | None,
+                 double_buffer: bool):
         self.net, self.buffer, self.traversals = net, buffer, traversals
+        self.accel, self.double_buffer = accel, double_buffer
         self.longest, self.objective, self.dram, self.progress = longest, objective, dram, \
             progress
         self.layers = net.layers
@@ -122,7 +136,7 @@ class _Planner:
         """The steps of the least-cost plan (with its cost), or None if none costs less
         than ``upper``."""
         n = len(self.layers)
-        after = [self.dram.least_cost(self.objective, entries)
+        after = [self.least(entries)
                  for entries in residency.floor_after(self.layers)]
         frontier: list[dict[frozenset, _Step]] = [{} for _ in range(n + 1)]
         frontier[0][frozenset()] = _Step(0)
@@ -152,7 +166,12 @@ class _Planner:
         if self.objective != "traffic":
             return step.group
         return step.run.search(self.buffer, self.traversals, self.tied, "traffic", self.dram,
-                               step.group.total + 1, step.holding, ties=True)
+                               step.group.total + 1, step.holding, ties=True,
+                               double_buffer=self.double_buffer)
+
+    def least(self, entries: int) -> float:
+        """The least cost of moving ``entries`` (``search.optimizer.least_cost``)."""
+        return least_cost(self.objective, entries, self.dram, self.accel)
 
     def _candidates(self, residency: Residency, frontier, last: int) -> list[tuple]:
         """Every step into cut ``last + 1`` as ``(lower bound, run, first, step, state,
@@ -168,8 +187,8 @@ class _Planner:
                 continue
             for state, step in frontier[first].items():
                 for holding in residency.choices(state, first, last, self.buffer):
-                    bound = step.cost + self.dram.least_cost(
-                        self.objective, run.compulsory(run.keys_of(holding.tensors)))
+                    bound = step.cost + self.least(
+                        run.compulsory(run.keys_of(holding.tensors)))
                     candidates.append((first < last, bound, len(candidates),
                                        (bound, run, first, step, state, holding)))
         return [c[-1] for c in sorted(candidates, key=lambda c: c[:3])]
@@ -189,7 +208,8 @@ class _Planner:
         if not self._fits(run, keys, budget):
             return
         group = run.search(self.buffer, self.traversals, self.searched, self.objective,
-                           self.dram, None if ceiling is None else ceiling - step.cost, holding)
+                           self.dram, None if ceiling is None else ceiling - step.cost, holding,
+                           accel=self.accel, double_buffer=self.double_buffer)
         self.evaluated += 1
         if group is None:
             return
@@ -306,7 +326,7 @@ class _Run:
 
     def search(self, buffer: int, traversals, searched: dict[tuple, _Outcome],
                objective="traffic", dram=None, limit=None, holding: Holding = NONE,
-               ties: bool = False) -> Group | None:
+               ties: bool = False, accel=None, double_buffer: bool = False) -> Group | None:
         """The run's optimal schedule as a group, held as ``holding`` says (its operands
         bound to resident tensors resident, under the buffer the resident tensors leave);
         None if nothing fits, or if nothing costs less than ``limit`` (the search prunes
@@ -319,7 +339,7 @@ class _Run:
         if key not in searched or not searched[key].settles(limit):
             try:
                 found = search_nest(nest, make, self.label, buffer, traversals, objective,
-                                    dram, limit, ties)
+                                    dram, limit, ties, accel, double_buffer)
                 searched[key] = _Outcome(found, tuple(nest.operands),
                                          None if found is not None else limit)
             except BufferTooSmallError:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cost.accelerator import Accelerator
+from ..cost.accelerator import Accelerator, load_accelerator
 from ..cost.dram import DramCost, DramSettings
 from ..cost.dram.stream import schedule_transfers
 from ..cost.dram.trace import TraceSummary, check_trace_target, write_bursts
 from ..cost.timing import TimeCost, schedules_time
-from ..cost.traffic import Traffic
+from ..cost.traffic import Traffic, double_buffered_peak
 from ..model.nest import TensorKey
 from ..model.schedule import Schedule
 from ..search.optimizer import Search
@@ -42,8 +42,7 @@ class Group:
 
     def measure(self, objective: str) -> float:
         """The group's cost under ``objective``: traffic, or modeled DRAM energy or time."""
-        return self.total if objective == "traffic" else \
-            self.search.best.dram.figure(objective)
+        return self.search.best.figure(objective)
 
     def tensor_of(self, net: Network):
         """Operand key -> the network tensor it is (every operand bound to one network
@@ -71,6 +70,8 @@ class Plan:
     dram: DramSettings = field(default_factory=DramSettings)  # device and data layout
     groups_skipped: int = 0  # candidate groups too coupled to tabulate (docs/fusion.md)
     residency: bool = True  # whether tensors could stay resident between groups (DESIGN 6b)
+    accel: Accelerator | None = None  # the accelerator a latency plan was made for
+    double_buffer: bool = False  # whether every group holds to the double-buffered peak
     _dram_cost: DramCost | None = field(default=None, init=False, repr=False)
 
     @property
@@ -104,12 +105,17 @@ class Plan:
         bursts, each at the cheapest a burst can cost on the device (docs/dram.md)."""
         return self.dram.least_cost("energy", self.floor)
 
-    def time(self, accel: Accelerator, double_buffer: bool = False) -> TimeCost:
-        """The plan's makespan and total energy on ``accel``, its groups one after the other
+    def time(self, accel: Accelerator | None = None, double_buffer: bool | None = None,
+             dma: str = "dram") -> TimeCost:
+        """The plan's makespan and total energy on ``accel`` (by default the one it was
+        planned for, else the zigzag-like description), its groups one after the other
         (docs/time.md); the resident tensors count in each group's peak."""
+        accel = accel or self.accel or load_accelerator("zigzag-like")
+        double_buffer = self.double_buffer if double_buffer is None else double_buffer
         return schedules_time([g.schedule for g in self.groups], accel, double_buffer,
                               [g.tensor_of(self.net) for g in self.groups],
-                              [g.held for g in self.groups], [g.layers for g in self.groups])
+                              [g.held for g in self.groups], [g.layers for g in self.groups],
+                              dma)
 
     def write_trace(self, path, format: str = "dramsim3",
                     settings: DramSettings | None = None) -> TraceSummary:
@@ -137,6 +143,8 @@ class Plan:
                 "layers": list(g.layers), "tile": dict(s.tile), "order": list(s.order),
                 "traversal": s.traversal, "reads": g.traffic.reads, "writes": g.traffic.writes,
                 "peak": g.peak, "tiles": g.traffic.tiles, "dram_entries": g.total,
+                **({"peak_double_buffered": double_buffered_peak(s) + g.held}
+                   if self.double_buffer else {}),
                 "resident": list(g.resident), "resident_entries": g.held,
                 "best_per_traversal": {t: r.total for t, r in g.search.results.items()},
                 "lower_bound": g.lower_bound, "energy_pj": cost.energy_pj, "cycles": cost.cycles,
@@ -152,6 +160,8 @@ class Plan:
             "element_bits": self.dram.element_bits, "fusion": self.fusion,
             "traversals": list(self.traversals), "objective": self.objective,
             "residency": self.residency, "resident": list(self.resident),
+            "double_buffer": self.double_buffer,
+            **({"accelerator": self.accel.to_dict()} if self.accel else {}),
             "dram": vars(self.dram), "layers": [layer.name for layer in self.net.layers],
             "search": {"seconds": self.seconds, "groups_searched": self.groups_searched,
                        "groups_skipped": self.groups_skipped},

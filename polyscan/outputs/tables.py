@@ -69,3 +69,16 @@ def comparison_table(comparison: OrderComparison, lex_rows: int = 12) -> Table:
     if len(lex) > lex_rows:
         table.caption += f" {len(lex) - lex_rows} more lex loop orders not shown."
     return table
+
+
+def time_summary(time) -> str:
+    """One line of a ``TimeCost``: makespan, what bounds it, utilisation, energy."""
+    share = sum(g.compute_bound * g.cycles for g in time.groups) / max(time.cycles, 1)
+    energy = f"total energy {time.energy_pj / 1e9:.3f} mJ (DRAM " \
+        f"{sum(time.dram_energy.values()) / 1e9:.3f}" + \
+        (f", on chip {sum(time.on_chip.values()) / 1e9:.3f}" if time.on_chip else "") + ")"
+    fits = "" if time.fits else f"; double-buffered peak {time.peak:,} exceeds the buffer"
+    return (f"makespan {time.cycles:,} cycles ({time.seconds * 1e3:.3f} ms) on "
+            f"{time.accelerator.name}{' double-buffered' if time.double_buffer else ''}: "
+            f"compute {time.compute_cycles:,} cycles ({share:.0%} of the time computing), "
+            f"utilisation {time.utilisation:.1%}; {energy}{fits}")

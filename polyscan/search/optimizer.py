@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cost.accelerator import Accelerator
 from ..cost.dram import DramCost, DramSettings
+from ..cost.timing import TimeCost, makespan
 from ..cost.traffic import Traffic
 from ..errors import BufferTooSmallError, PolyscanError
 from ..model.layer import Layer
 from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
 from ..model.schedule import Schedule
+from .bounded import double_buffered_search
 from .orders import (
     Batch,
     lex_order,
@@ -54,7 +57,15 @@ class TraversalResult:
     schedule: Schedule
     traffic: Traffic  # computed from the tables; equal to ps.traffic(schedule) (tested)
     exact_evaluations: int  # combinations whose exact program ran to the end
-    dram: DramCost | None = None  # when the objective is energy or latency
+    dram: DramCost | None = None  # when the objective is energy (or ties were costed)
+    time: TimeCost | None = None  # when the objective is latency: the makespan
+
+    def figure(self, objective: str) -> float:
+        """What ``objective`` minimises: entries, DRAM energy (pJ) or the makespan
+        (accelerator cycles)."""
+        if objective == "traffic":
+            return self.total
+        return self.time.cycles if objective == "latency" else self.dram.energy_pj
 
     @property
     def total(self) -> int:
@@ -97,25 +108,32 @@ class Search:
 
 
 def optimize(layer: Layer, buffer: int, traversals=SEARCHABLE, objective: str = "traffic",
-             dram: DramSettings | None = None) -> Schedule:
+             dram: DramSettings | None = None, accel: Accelerator | None = None,
+             double_buffer: bool = False) -> Schedule:
     """The schedule of minimum total DRAM traffic whose peak fits ``buffer`` entries; with
-    ``objective="energy"`` or ``"latency"``, the one of least modeled DRAM energy or time
-    among the ``CANDIDATES`` least-traffic schedules of each traversal (``dram`` sets the
-    device and data layout)."""
-    return search_layer(layer, buffer, traversals, objective, dram).schedule
+    ``objective="energy"``, the one of least modeled DRAM energy among the ``CANDIDATES``
+    least-traffic schedules of each traversal (``dram`` sets the device and data layout);
+    with ``objective="latency"``, the one of least makespan on ``accel`` (by default a
+    16 x 16 array at 1 GHz beside this buffer and DRAM), exactly (``search.bounded``).
+    ``double_buffer=True`` holds the double-buffered peak to ``buffer`` (docs/time.md)."""
+    return search_layer(layer, buffer, traversals, objective, dram, accel,
+                        double_buffer).schedule
 
 
 def search_layer(layer: Layer, buffer: int, traversals=SEARCHABLE, objective: str = "traffic",
-                 dram: DramSettings | None = None) -> Search:
+                 dram: DramSettings | None = None, accel: Accelerator | None = None,
+                 double_buffer: bool = False) -> Search:
     """``optimize`` with the figures of the search (sizes of the space, evaluations, time)."""
     return search_nest(layer.nest, functools.partial(Schedule, layer),
-                       f"layer {layer.name!r}", buffer, traversals, objective, dram)
+                       f"layer {layer.name!r}", buffer, traversals, objective, dram,
+                       accel=accel, double_buffer=double_buffer)
 
 
 def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
                 traversals=SEARCHABLE, objective: str = "traffic",
                 dram: DramSettings | None = None, limit: float | None = None,
-                ties: bool = False) -> Search | None:
+                ties: bool = False, accel: Accelerator | None = None,
+                double_buffer: bool = False) -> Search | None:
     """The best schedules of ``nest``; ``make_schedule(tile, order, traversal)`` builds them
     (a Schedule of a layer, a FusedSchedule of a group); ``label`` names the nest.
 
@@ -128,65 +146,104 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
     ``ties``: for traffic, each traversal's optimum is then the one of least DRAM energy
     among its ``CANDIDATES`` least-traffic schedules of equal traffic (fewest tiles first),
     not merely the one of fewest tiles; best with a ``limit`` just above the least traffic,
-    which prunes every schedule that does not tie."""
+    which prunes every schedule that does not tie.
+
+    ``objective="latency"`` (the makespan on ``accel``) and ``double_buffer`` search by
+    branch and bound (``search.bounded``); a traversal that cannot beat ``limit`` is then
+    left out of the results."""
     start = time.perf_counter()
     traversals = _checked_traversals(traversals)
     buffer = checked_buffer(buffer)
     objective = checked_objective(objective)
+    if not isinstance(double_buffer, bool):
+        raise PolyscanError(f"double_buffer must be True or False, got {double_buffer!r}")
     tables = tables_for(nest)
-    bounded = objective == "traffic" and limit is not None
-    space = Space(tables, make_schedule, label,
-                  keep=1 if objective == "traffic" and not ties else CANDIDATES,
-                  ceiling=(limit, -1, -1, -1) if bounded else None)
+    dram = dram or DramSettings()
+    if objective == "latency" and accel is None:
+        accel = default_accelerator(buffer, dram)
+    keep = 1 if objective == "traffic" and not ties else CANDIDATES
+    space = Space(tables, make_schedule, label, keep=keep)
     feasible = space.feasible(buffer)
     search = Search(nest.name, buffer, tables.combos, len(feasible[0]),
                     math.factorial(len(nest.dims)), objective)
-
-    evaluated = dict.fromkeys(traversals, 0)
-
-    def searched(space, traversals):
-        def evaluate(flat, tiles, peaks, best):
-            found = {}
-            for traversal in traversals:
-                totals = _lex_totals if traversal == "lex" else _scan_totals
-                found[traversal], count = evaluate_split(totals, space, flat, tiles, peaks,
-                                                         best[traversal])
-                evaluated[traversal] += count
-            return found
-        return space.ranked_search(feasible, traversals, evaluate)
-
-    best = searched(space, traversals)
-    if bounded:
-        best = {t: tuple(k for k in keys if k < space.ceiling) for t, keys in best.items()}
-        if not any(best.values()):
-            return None  # nothing beats the caller's limit
-        missing = tuple(t for t in traversals if not best[t])
-        if missing:
-            best.update(searched(Space(tables, make_schedule, label), missing))
-    results = {t: [_result(space, t, key, evaluated[t]) for key in best[t]] for t in traversals}
+    bounded = objective == "traffic" and limit is not None
+    found = (_double_buffered if double_buffer else _least_traffic)(
+        space, feasible, traversals, buffer, limit if bounded else None)
+    if bounded and not any(found.values()):
+        return None  # nothing beats the caller's limit
+    missing = tuple(t for t in traversals if not found[t]) if bounded else ()
+    if missing:  # every traversal reports its own optimum
+        found.update((_double_buffered if double_buffer else _least_traffic)(
+            Space(tables, make_schedule, label, keep=keep), feasible, missing, buffer, None))
+    results = found
     if objective != "traffic":
-        dram = dram or DramSettings()
-        costed = {t: _costed(results[t], objective, dram, limit) for t in traversals}
+        costed = {t: _costed(results[t], objective, dram, limit, accel, double_buffer)
+                  for t in traversals}
         if not any(costed.values()):
             return None  # nothing beats the caller's limit
-        results = {t: costed[t] or _costed(results[t], objective, dram) for t in traversals}
+        results = {t: costed[t] or _costed(results[t], objective, dram, None, accel,
+                                           double_buffer) for t in traversals}
     elif ties:
         least = min(r.total for found in results.values() for r in found)
         results = {t: [r for r in found if r.total == least] or found[:1]
                    for t, found in results.items()}
         if sum(len(found) for found in results.values()) > 1:  # else nothing to break
-            dram = dram or DramSettings()
             results = {t: _costed(found, "energy", dram) for t, found in results.items()}
     for traversal in traversals:  # listed order: ties go to the first
-        search.results[traversal] = min(results[traversal], key=lambda r: _rank(r, objective))
+        if results[traversal]:  # (double-buffered, a traversal may have none that fits)
+            search.results[traversal] = min(results[traversal],
+                                            key=lambda r: _rank(r, objective))
     search.seconds = time.perf_counter() - start
     return search
 
 
+def _least_traffic(space: Space, feasible, traversals, buffer: int, limit
+                   ) -> dict[str, list[TraversalResult]]:
+    """The ``space.keep`` least-traffic schedules of each traversal (the order programs);
+    under ``limit``, only those below it."""
+    if limit is not None:
+        space.ceiling = (limit, -1, -1, -1)
+    evaluated = dict.fromkeys(traversals, 0)
+
+    def evaluate(flat, tiles, peaks, best):
+        found = {}
+        for traversal in traversals:
+            totals = _lex_totals if traversal == "lex" else _scan_totals
+            found[traversal], count = evaluate_split(totals, space, flat, tiles, peaks,
+                                                     best[traversal])
+            evaluated[traversal] += count
+        return found
+
+    best = space.ranked_search(feasible, traversals, evaluate)
+    if limit is not None:
+        best = {t: tuple(k for k in keys if k < space.ceiling) for t, keys in best.items()}
+    return {t: [_result(space, t, key, evaluated[t]) for key in best[t]] for t in traversals}
+
+
+def _double_buffered(space: Space, feasible, traversals, buffer: int, limit
+                     ) -> dict[str, list[TraversalResult]]:
+    """The same under the double-buffered capacity rule (``search.bounded``)."""
+    found, smallest = double_buffered_search(space, feasible, traversals, buffer, space.keep,
+                                             limit)
+    if not any(found.values()) and limit is None:
+        raise BufferTooSmallError(f"{space.label} (double-buffered)", buffer,
+                                  smallest if smallest is not None else buffer + 1)
+    return {t: [TraversalResult(t, f.schedule, f.traffic, 0) for f in found[t]]
+            for t in traversals}
+
+
+def default_accelerator(buffer: int, dram: DramSettings) -> Accelerator:
+    """The accelerator a latency search assumes when given none: a 16 x 16 array at 1 GHz
+    beside this buffer and DRAM."""
+    return Accelerator(buffer_bytes=-(-buffer * dram.element_bits // 8),
+                       element_bits=dram.element_bits, dram=dram.preset, name="default")
+
+
 def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
-            limit: float | None = None) -> list[TraversalResult]:
-    """The results that may have the least DRAM energy (or time), with their ``dram`` cost;
-    none of them if all cost more than ``limit``.
+            limit: float | None = None, accel: Accelerator | None = None,
+            double_buffer: bool = False) -> list[TraversalResult]:
+    """The results that may have the least DRAM energy (or makespan on ``accel``), with
+    their cost; none of them if all cost more than ``limit``.
 
     Fewest tiles first (large tiles make long runs: a low incumbent early); a candidate
     whose entries alone cost more at the cheapest burst is not counted, and a count stops
@@ -194,21 +251,35 @@ def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
     to reject."""
     kept, least = [], limit
     for result in sorted(results, key=lambda r: (r.tiles, r.total)):
-        if least is not None and dram.least_cost(objective, result.total) > least:
+        if least is not None and least_cost(objective, result.total, dram, accel) > least:
             continue  # its entries alone, at the cheapest burst, cost more
-        result.dram = dram.cost(result.schedule, over=None if least is None else
-                                lambda cost, limit=least: cost.figure(objective) > limit)
-        if result.dram is not None:
+        if objective == "latency":
+            result.time = makespan(result.schedule, accel, double_buffer, least)
+            figure = None if result.time is None else result.time.cycles
+        else:
+            result.dram = dram.cost(result.schedule, over=None if least is None else
+                                    lambda cost, limit=least: cost.energy_pj > limit)
+            figure = None if result.dram is None else result.dram.energy_pj
+        if figure is not None:
             kept.append(result)
-            figure = result.dram.figure(objective)
             least = figure if least is None else min(least, figure)
     return kept
+
+
+def least_cost(objective: str, entries: int, dram: DramSettings,
+               accel: Accelerator | None) -> float:
+    """The least that moving ``entries`` can cost: ``DramSettings.least_cost``, and for
+    latency that DRAM time in the accelerator's cycles (the makespan is never less)."""
+    cost = dram.least_cost(objective, entries)
+    if objective == "latency":
+        return cost * dram.device()[0].tCK * 1e-3 * accel.clock_mhz
+    return cost
 
 
 def _rank(result: TraversalResult, objective: str):
     """Sort key of a result: the objective's figure first, then traffic, DRAM energy (where
     ties were costed), tiles, peak."""
-    figure = 0 if objective == "traffic" else result.dram.figure(objective)
+    figure = result.figure(objective)
     energy = 0 if result.dram is None else result.dram.energy_pj
     return figure, result.total, energy, result.tiles, result.peak
 
