@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..caches import clears
 from ..errors import AcceleratorError, PolyscanError
-from ..model.resources import packaged_names, packaged_path, read_toml
+from ..model.resources import packaged_names, read_packaged
 from .dram import DramSettings
 
 FOLDER = "cost/accelerators"
@@ -60,6 +60,9 @@ class Accelerator:
             if isinstance(dims, str) or not all(isinstance(d, str) for d in dims):
                 raise AcceleratorError(f"accelerator {self.name!r}: {side} must be a list of "
                                        f"dim names, got {dims!r}")
+        if not isinstance(self.energy, dict):
+            raise AcceleratorError(f"accelerator {self.name!r}: energy must be a table of pJ "
+                                   f"by name ({', '.join(ENERGIES)}), got {self.energy!r}")
         unknown = [k for k in self.energy if k not in ENERGIES]
         if unknown:
             raise AcceleratorError(f"accelerator {self.name!r}: energy.{unknown[0]} is not an "
@@ -101,11 +104,7 @@ def builtin_accelerators() -> list[str]:
 @functools.cache
 def load_accelerator(name_or_path: str | Path) -> Accelerator:
     """A built-in accelerator by name (``"zigzag-like"``) or a description file by path."""
-    path = packaged_path(name_or_path, FOLDER)
-    if path is None:
-        raise AcceleratorError(f"unknown accelerator {name_or_path!r} (built-in: "
-                               f"{', '.join(builtin_accelerators())}, or a .toml file)")
-    data = read_toml(path, "accelerator description", AcceleratorError)
+    data, path = read_packaged(name_or_path, FOLDER, "accelerator", AcceleratorError)
     return _from_toml(data, str(path))
 
 

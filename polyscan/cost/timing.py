@@ -181,13 +181,16 @@ def schedules_time(schedules: Sequence[Schedule], accel: Accelerator,
         busy, moving = steps.phases(double_buffer)
         lengths = np.maximum(busy, moving) if double_buffer else busy + moving
         bound = lengths[busy >= moving].sum() if double_buffer else busy.sum()
-        peak = double_buffered_peak(schedule) if double_buffer else traffic(schedule).peak
+        rows = list(per_tile(schedule))  # one pass of the closed forms for all below
+        moved = traffic(schedule, rows)
+        peak = double_buffered_peak(schedule, rows) if double_buffer else moved.peak
         groups.append(GroupTime(
             tuple(names[i]) if names else tuple(layer.name for layer in schedule.layers),
             float(lengths.sum()), work, float(moving.sum()),
             peak + (held[i] if held else 0),  # the resident tensors beside the schedule
             float(bound / lengths.sum()) if lengths.sum() else 0.0,
-            steps, schedule, held[i] if held else 0, _on_chip(schedule, work, accel)))
+            steps, schedule, held[i] if held else 0, _on_chip(schedule, rows, moved, work,
+                                                              accel)))
     seconds = sum(g.cycles for g in groups) / (accel.clock_mhz * 1e6)
     return TimeCost(accel, double_buffer, groups, dram,
                     _dram_energy(dram, preset, seconds) if dram else {}, dma)
@@ -257,7 +260,8 @@ def _dram_energy(dram: DramCost, preset, seconds: float) -> dict[str, float]:
     return energy
 
 
-def _on_chip(schedule: Schedule, work: Compute, accel: Accelerator) -> dict[str, float]:
+def _on_chip(schedule: Schedule, rows, moved, work: Compute,
+             accel: Accelerator) -> dict[str, float]:
     """On-chip energy (pJ) where the description gives it. The array reads every operand's
     footprint from the buffer once per tile and writes every output footprint once per tile
     (what a tile reuses stays in the PEs' registers); the DMA writes what it brings in and
@@ -266,9 +270,8 @@ def _on_chip(schedule: Schedule, work: Compute, accel: Accelerator) -> dict[str,
     energy = accel.energy
     if not energy:
         return {}
-    moved = traffic(schedule)
     footprints = outputs = 0
-    for key, kind, sizes, _, _ in per_tile(schedule):
+    for key, kind, sizes, _, _ in rows:
         if schedule.nest.operands[key].in_buffer:
             footprints += int(sizes.sum())
             if kind in (ACCUMULATE, ONCHIP, EXPORTED):

@@ -52,12 +52,13 @@ class Traffic:
 MAX_TILES = 1 << 26  # counted tile by tile: about 5 GB of arrays at most
 
 
-def traffic(schedule: Schedule) -> Traffic:
-    """Reads, writes, peak buffer use and tile count of ``schedule``, exact."""
+def traffic(schedule: Schedule, rows=None) -> Traffic:
+    """Reads, writes, peak buffer use and tile count of ``schedule``, exact (``rows``:
+    its ``per_tile`` already listed)."""
     nest = schedule.nest
     reads, writes, recomputed = {}, {}, {}
     occupancy = 0
-    for key, kind, sizes, overlaps, touched in per_tile(schedule):
+    for key, kind, sizes, overlaps, touched in rows or per_tile(schedule):
         entries = int(sizes[0] + (sizes[1:] - overlaps).sum())
         if nest.operands[key].in_buffer:
             occupancy = occupancy + sizes
@@ -72,13 +73,13 @@ def traffic(schedule: Schedule) -> Traffic:
     return Traffic(reads, writes, int(np.max(occupancy)), schedule.tiles, recomputed)
 
 
-def double_buffered_peak(schedule: Schedule) -> int:
+def double_buffered_peak(schedule: Schedule, rows=None) -> int:
     """The buffer's peak with double buffering (DESIGN 6c, docs/time.md): while tile k
     computes, the buffer holds its footprints, what tile k+1 brings in (the new elements of
     the tensors read from DRAM and of the output) and what tile k-1 leaves to be written
     (the output's, and an exported intermediate's, elements it no longer holds)."""
     occupancy = 0
-    for key, kind, sizes, overlaps, _ in per_tile(schedule):
+    for key, kind, sizes, overlaps, _ in rows or per_tile(schedule):
         if not schedule.nest.operands[key].in_buffer:
             continue
         occupancy = occupancy + sizes

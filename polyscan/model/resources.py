@@ -37,3 +37,16 @@ def read_toml(path: Path, what: str, error: type[Exception]) -> dict:
         raise error(f"{what} {path} is not a text file (not UTF-8)") from None
     except tomllib.TOMLDecodeError as problem:
         raise error(f"{what} {path} is not valid TOML: {problem}") from None
+
+
+def read_packaged(name_or_path, folder: str, what: str,
+                  error: type[Exception]) -> tuple[dict, Path]:
+    """The TOML of a built-in file of ``polyscan/<folder>`` by name, or of a file by path,
+    with its path; ``error`` naming ``what`` it is when the name is unknown or unreadable."""
+    if not isinstance(name_or_path, (str, Path)):
+        raise error(f"a {what} is a built-in name or a .toml path, got {name_or_path!r}")
+    path = packaged_path(name_or_path, folder)
+    if path is None:
+        raise error(f"unknown {what} {str(name_or_path)!r} (built-in: "
+                    f"{', '.join(packaged_names(folder))}, or a .toml file)")
+    return read_toml(path, what, error), path

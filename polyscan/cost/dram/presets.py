@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...caches import clears
 from ...errors import PresetError
-from ...model.resources import packaged_names, packaged_path, read_toml
+from ...model.resources import packaged_names, read_packaged
 
 FOLDER = "cost/dram/preset_files"
 
@@ -78,11 +78,8 @@ def builtin_presets() -> list[str]:
 @functools.cache
 def load_preset(name_or_path: str | Path) -> DramPreset:
     """A built-in preset by name (``"ddr3-1600"``) or a preset file by path."""
-    path = packaged_path(name_or_path, FOLDER)
-    if path is None:
-        raise PresetError(f"unknown DRAM preset {name_or_path!r} (built-in: "
-                          f"{', '.join(builtin_presets())}, or a .toml file)")
-    return _checked(read_toml(path, "DRAM preset", PresetError), str(path))
+    data, path = read_packaged(name_or_path, FOLDER, "DRAM preset", PresetError)
+    return _checked(data, str(path))
 
 
 clears(load_preset.cache_clear)  # a file edited since is read again
