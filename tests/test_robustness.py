@@ -423,6 +423,7 @@ MODEL_COMMANDS = {
     "sweep": ["--buffers", "1K"], "trace": ["--buffer", "64K", "--out", "{tmp}/t.trc"],
     "emit-c": ["--layer", "conv", "--buffer", "64K", "--out", "{tmp}/u.c"],
     "compare-orders": ["--layer", "conv", "--buffer", "1K"], "traffic": [],
+    "timeline": ["--buffer", "64K", "--out", "{tmp}/p.json"],
 }
 
 
