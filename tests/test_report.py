@@ -3,6 +3,7 @@ HTML that a real headless Chromium renders; figures as PNG and SVG files; sweeps
 optimal traffic never grows with the buffer; one-line errors with nothing written."""
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -62,7 +63,7 @@ def test_the_report_is_well_formed_and_self_contained(report):
     checker = _Balance()
     checker.feed(text)
     assert checker.errors == [] and checker.stack == []
-    assert checker.tags.count("svg") == 5 and checker.tags.count("table") == 3
+    assert checker.tags.count("svg") == 6 and checker.tags.count("table") == 4
     for svg in re.findall(r"<svg.*?</svg>", text, flags=re.S):
         ElementTree.fromstring(svg)  # each figure is valid XML
     links = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", text)
@@ -142,9 +143,23 @@ def test_the_report_figures_agree_with_the_api(report, plans):
     assert all(f"{g.held:,}" in held for g in fused.groups if g.resident)
 
 
+def test_the_time_section_states_the_plans_makespan(report, plans):
+    time = plans["Scan + fusion"].time()  # zigzag-like: the report's default
+    data = json.loads((report / "report.json").read_text())
+    assert data["time"]["cycles"] == time.cycles
+    page = (report / "report.html").read_text()
+    section = re.search(r"<h2>Time and buffer contents</h2>(.*?)<h2>", page, flags=re.S).group(1)
+    assert f"makespan {time.cycles:,} cycles" in _text(section)
+    rows = [[_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", section)]
+    assert [r[1:3] for r in rows if r] == [[f"{math.ceil(g.cycles):,}", f"{g.compute.cycles:,}"]
+                                          for g in time.groups]
+    assert "Buffer contents over time on zigzag-like" in section
+
+
 def test_plots_are_written_as_png_and_svg(report):
     files = sorted(p.name for p in (report / "plots").iterdir())
-    stems = {"traffic", "traversals", "groups", "energy", "sweep"}
+    stems = {"traffic", "traversals", "groups", "energy", "sweep", "occupancy"}
     assert files == sorted(f"{s}.{k}" for s in stems for k in ("png", "svg"))
     for stem in stems:
         assert (report / "plots" / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -158,7 +173,7 @@ def test_the_report_renders_in_headless_chromium(report):
     dom = subprocess.run(["chromium", *flags, "--dump-dom", page], capture_output=True,
                          text=True, timeout=120)
     assert dom.returncode == 0
-    assert dom.stdout.count("<svg") == 5 and "Scan + fusion" in dom.stdout
+    assert dom.stdout.count("<svg") == 6 and "Scan + fusion" in dom.stdout
     shot = report / "shot.png"
     subprocess.run(["chromium", *flags, "--window-size=1200,2400", f"--screenshot={shot}", page],
                    capture_output=True, timeout=120, check=True)

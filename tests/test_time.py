@@ -17,7 +17,7 @@ import polyscan as ps
 from polyscan.cost.compute import compute
 from polyscan.cost.timing import Steps
 from polyscan.cost.traffic import double_buffered_peak
-from polyscan.outputs.timeline import timeline_events, write_timeline
+from polyscan.outputs.timeline import ROLES, occupancy, timeline_events, write_timeline
 from polyscan.testing import timing as oracle
 from polyscan.testing.simulator import fused_footprints, layer_footprints, sequence
 
@@ -183,7 +183,9 @@ def test_timeline_is_a_chrome_trace(tmp_path):
     end = max(e["ts"] + e["dur"] for e in spans)
     assert end == pytest.approx(time.cycles / 1000, abs=1e-3)
     counters = [e for e in events if e["ph"] == "C"]
-    assert max(sum(e["args"].values()) for e in counters) == ps.traffic(schedule).peak
+    footprints = layer_footprints(layer, schedule.tile, schedule.order)
+    assert max(sum(e["args"].values()) for e in counters) == oracle.double_buffered_peak(
+        footprints, sequence(schedule.traversal, schedule.grid))  # what tile k+1 brings too
     assert len(timeline_events(time, per="group")) < len(events)
 
 
@@ -261,6 +263,14 @@ def test_a_plan_times_its_groups_one_after_the_other(tmp_path):
         assert timed.peak == double_buffered_peak(group.schedule) + group.held <= 700
         assert timed.cycles == pytest.approx(
             ps.timing(group.schedule, "zigzag-like", True).cycles, abs=1) or group.held
+    held = occupancy(time)  # the buffer's contents over time reach each group's peak
+    assert [g.layers for g in held] == [g.layers for g in time.groups]
+    for contents, timed in zip(held, time.groups):
+        assert max(sum(contents.contents.values())) + contents.held == timed.peak
+        assert np.all(np.diff(contents.at) >= 0) and contents.at[-1] <= contents.end
+    assert held[-1].end == pytest.approx(time.cycles, abs=1)
+    roles = {role for contents in held for role in contents.roles.values()}
+    assert {"weights", "outputs", "on-chip intermediates"} <= roles <= set(ROLES)
     data = plan.to_dict()
     assert data["double_buffer"]
     assert all(g["peak_double_buffered"] <= 700 for g in data["groups"])

@@ -57,11 +57,13 @@ def report(args) -> int:
     buffer = support.parse_size(args.buffer)
     sweep_buffers = support.parse_sizes(args.sweep) if args.sweep is not None else []
     built = build_report(support.network(args), buffer, args.objective,
-                         support.dram(args), sweep_buffers, support.progress(args))
+                         support.dram(args), sweep_buffers, support.progress(args),
+                         support.accelerator(args), args.double_buffer)
     html = built.html()  # everything is computed before the first file is written
     record = {"network": built.network, "buffer": buffer,
               "configurations": {label: plan.to_dict() for label, plan in built.plans.items()},
-              "sweep": [point.to_dict() for point in built.points]}
+              "sweep": [point.to_dict() for point in built.points],
+              "time": built.time.to_dict()}
     written = built.save_plots(args.plots) if args.plots is not None else []
     write_output(args.out, html)
     if args.json is not None:

@@ -74,20 +74,27 @@ def traffic(schedule: Schedule, rows=None) -> Traffic:
 
 
 def double_buffered_peak(schedule: Schedule, rows=None) -> int:
-    """The buffer's peak with double buffering (DESIGN 6c, docs/time.md): while tile k
-    computes, the buffer holds its footprints, what tile k+1 brings in (the new elements of
-    the tensors read from DRAM and of the output) and what tile k-1 leaves to be written
-    (the output's, and an exported intermediate's, elements it no longer holds)."""
-    occupancy = 0
+    """The buffer's peak with double buffering (DESIGN 6c, docs/time.md)."""
+    return int(np.max(sum(buffer_contents(schedule, True, rows).values())))
+
+
+def buffer_contents(schedule: Schedule, double_buffer: bool = False, rows=None) -> dict:
+    """Entries of each operand in the buffer while each tile computes (``{key: array}``,
+    tiles in traversal order; operands the buffer holds, resident ones aside). With double
+    buffering they also count what tile k+1 brings in (the new elements of the tensors
+    read from DRAM and of the output) and what tile k-1 leaves to be written (the
+    output's, and an exported intermediate's, elements it no longer holds)."""
+    contents = {}
     for key, kind, sizes, overlaps, _ in rows or per_tile(schedule):
         if not schedule.nest.operands[key].in_buffer:
             continue
-        occupancy = occupancy + sizes
-        if kind in (READ, ACCUMULATE):  # arriving for the next tile
-            occupancy[:-1] += sizes[1:] - overlaps
-        if kind in (ACCUMULATE, EXPORTED):  # leaving from the previous tile
-            occupancy[1:] += sizes[:-1] - overlaps
-    return int(np.max(occupancy))
+        held = sizes.copy()
+        if double_buffer and kind in (READ, ACCUMULATE):  # arriving for the next tile
+            held[:-1] += sizes[1:] - overlaps
+        if double_buffer and kind in (ACCUMULATE, EXPORTED):  # leaving from the previous
+            held[1:] += sizes[:-1] - overlaps
+        contents[key] = held
+    return contents
 
 
 def per_tile(schedule: Schedule):

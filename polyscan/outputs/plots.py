@@ -16,10 +16,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..cost.dram import DramCost
+from ..cost.timing import TimeCost
 from ..errors import PolyscanError
 from ..network.plan import Plan
 from ..search.compare import OrderComparison
 from ..sweep.buffers import SweepPoint
+from .timeline import ROLES, occupancy
 
 COLORS = {"baseline": "#b0b0b0", "optimized": "#1f77b4", "bound": "#2ca02c",
           "lex": "#ff7f0e", "scan": "#1f77b4", "floor": "#2ca02c"}
@@ -163,6 +165,43 @@ def energy_breakdown(costs: Mapping[str, DramCost]) -> Figure:
     axes.legend(fontsize=8)
     preset = next(iter(costs.values())).preset if costs else ""
     axes.set_title(f"DRAM energy by term ({preset})")
+    return figure
+
+
+def buffer_occupancy(time: TimeCost, capacity: int | None = None, bins: int = 1500) -> Figure:
+    """What the buffer holds over the makespan, stacked by role (weights, input activations,
+    on-chip intermediates, outputs, resident tensors), with the capacity as a line. Beyond
+    ``bins`` tiles, each interval of the time axis shows its fullest tile."""
+    times, stacks = [], {role: [] for role in ROLES}
+    for group in occupancy(time):
+        times += [group.at, [group.end]]
+        by_role = {role: np.zeros(len(group.at)) for role in ROLES}
+        for key, values in group.contents.items():
+            by_role[group.roles[key]] += values
+        by_role["resident tensors"] += group.held
+        for role in ROLES:
+            stacks[role] += [by_role[role], [0.0]]
+    at = np.concatenate(times) if times else np.zeros(0)
+    stacked = np.array([np.concatenate(stacks[role]) if times else at for role in ROLES])
+    if len(at) > bins:  # the fullest sample of each interval
+        edges = np.searchsorted(at, np.linspace(at[0], at[-1], bins + 1)[1:-1])
+        keep = [start + int(np.argmax(stacked[:, start:stop].sum(axis=0)))
+                for start, stop in zip([0, *edges], [*edges, len(at)]) if stop > start]
+        at, stacked = at[keep], stacked[:, keep]
+    figure = Figure(figsize=(9, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    ms = at / (time.accelerator.clock_mhz * 1e3)
+    shown = [k for k, role in enumerate(ROLES) if stacked[k].any()]
+    axes.stackplot(ms, stacked[shown], labels=[ROLES[k] for k in shown], step="post",
+                   colors=[f"C{k}" for k in shown], alpha=0.85)
+    if capacity:
+        axes.axhline(capacity, color="black", ls="--", lw=1, label=f"capacity {capacity:,}")
+    axes.set_xlabel(f"time (ms at {time.accelerator.clock_mhz:g} MHz)")
+    axes.set_ylabel("buffer entries")
+    axes.set_xlim(0, max(float(ms[-1]) if len(ms) else 0.0, 1e-9))
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    axes.set_title(f"Buffer contents over time on {time.accelerator.name}"
+                   f"{' (double-buffered)' if time.double_buffer else ''}")
     return figure
 
 

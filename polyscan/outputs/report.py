@@ -1,7 +1,8 @@
 """The self-contained HTML report of a network at one buffer size: the seed paper's four
 configurations (lex or Scan, with or without fusion) and Scan + fusion with no tensor
 resident between groups, in traffic and DRAM energy, the
-optimized plan's groups, the figures as inline SVG, and optionally a buffer sweep.
+optimized plan's groups, its time and buffer contents on an accelerator, the figures as
+inline SVG, and optionally a buffer sweep.
 
 Nothing in the file refers to anything outside it: no scripts, fonts, images or styles are
 fetched, so it opens the same offline, attached to a mail, or in ten years.
@@ -12,18 +13,22 @@ from __future__ import annotations
 import datetime
 import functools
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from ..cost.accelerator import Accelerator, builtin_accelerators
 from ..cost.dram import DramSettings
+from ..cost.timing import TimeCost
 from ..network.graph import Network
 from ..network.partition import optimize_network
 from ..network.plan import Plan
 from ..sweep.buffers import SweepPoint, sweep
 from . import plots
 from .progress import progress_bar
+from .tables import time_summary
 
 CONFIGURATIONS = (  # label, fusion, traversals, tensors resident between groups
     ("lex, no fusion", False, ("lex",), False),
@@ -56,6 +61,13 @@ class Report:
     points: list[SweepPoint] = field(default_factory=list)
     reference: Plan | None = None  # the baseline with least-traffic schedules, when the
     # objective is not traffic: the seed paper's baseline
+    accel: Accelerator | None = None  # the accelerator the optimized plan is timed on
+    #                                   (None: the plan's own, else zigzag-like)
+
+    @functools.cached_property
+    def time(self) -> TimeCost:
+        """The optimized plan's makespan and total energy (docs/time.md)."""
+        return self.optimized.time(self.accel)
 
     @property
     def baseline(self) -> Plan:
@@ -76,6 +88,7 @@ class Report:
         }
         if self.points:
             figures["sweep"] = plots.sweep_curve(self.points)
+        figures["occupancy"] = plots.buffer_occupancy(self.time, self.buffer)
         return figures
 
     def save_plots(self, folder) -> list[Path]:
@@ -94,6 +107,10 @@ class Report:
                          "bound."),
                  "<h2>The optimized plan</h2>", _figure(figures["groups"], "Fused groups."),
                  self.groups_table(),
+                 "<h2>Time and buffer contents</h2>", f"<p>{_e(time_summary(self.time))}.</p>",
+                 _figure(figures["occupancy"], "What the buffer holds while each tile of the "
+                         "optimized plan computes, by role, over its makespan."),
+                 self.time_table(),
                  "<h2>Traversals</h2>",
                  _figure(figures["traversals"], "Best traffic of each traversal per layer "
                          "(no fusion), relative to the best of both."),
@@ -163,6 +180,14 @@ class Report:
                        *(f"best {t}" for t in plan.traversals), "lower bound", "chosen",
                        "peak", "resident", "energy uJ"], rows, names=4)
 
+    def time_table(self) -> str:
+        rows = [[plots.group_label(g.layers), f"{math.ceil(g.cycles):,}",
+                 f"{g.compute.cycles:,}", f"{math.ceil(g.dma_cycles):,}",
+                 f"{g.compute.utilisation:.1%}", f"{g.compute_bound:.0%}", f"{g.peak:,}"]
+                for g in self.time.groups]
+        return _table(["group", "cycles", "compute cycles", "DMA cycles", "utilisation",
+                       "computing", "peak"], rows, names=0)
+
     def sweep_table(self) -> str:
         rows = [[f"{p.buffer:,}", f"{p.baseline.total:,}", f"{p.plan.total:,}",
                  f"{p.plan.total / p.plan.floor:.3f}", f"{1 - p.plan.total / p.baseline.total:.1%}",
@@ -180,7 +205,9 @@ class Report:
         dram = self.optimized.dram
         command = (f"polyscan report {_e(self.network)} --buffer {self.buffer} "
                    f"--objective {_e(self.objective)} --dram {_e(dram.preset)} "
-                   f"--element-bits {dram.element_bits} --layout {dram.layout}")
+                   f"--element-bits {dram.element_bits} --layout {dram.layout} "
+                   f"--accel {_e(_accel_option(self.time.accelerator))}"
+                   f"{' --double-buffer' if self.optimized.double_buffer else ''}")
         return (f"<h2>Reproduce</h2><pre>{command}</pre>"
                 f"<p>polyscan {_e(release)}, {datetime.date.today().isoformat()}. Traffic is "
                 f"exact (ISL and barvinok counts of DESIGN section 4); energy and time come "
@@ -189,12 +216,15 @@ class Report:
 
 def build_report(net: Network, buffer: int, objective: str = "traffic",
                  dram: DramSettings | None = None, sweep_buffers: Sequence[int] = (),
-                 progress: bool | None = None) -> Report:
-    """Optimize ``net`` in the four configurations (and over ``sweep_buffers``)."""
+                 progress: bool | None = None, accel: Accelerator | None = None,
+                 double_buffer: bool = False) -> Report:
+    """Optimize ``net`` in the four configurations (and over ``sweep_buffers``), timed on
+    ``accel`` under the double-buffered capacity rule where asked."""
     with progress_bar(progress) as report:
         plans = {label: optimize_network(net, buffer, fusion=fusion, traversals=traversals,
                                          progress=report, objective=objective, dram=dram,
-                                         resident=resident)
+                                         resident=resident, accel=accel,
+                                         double_buffer=double_buffer)
                  for label, fusion, traversals, resident in CONFIGURATIONS}
         done = {buffer: SweepPoint(buffer, plans[BASELINE], plans[OPTIMIZED])}
         rest = [b for b in sweep_buffers if b not in done]
@@ -203,7 +233,12 @@ def build_report(net: Network, buffer: int, objective: str = "traffic",
         points = [done[b] for b in sorted(set(sweep_buffers))]
         reference = None if objective == "traffic" else optimize_network(
             net, buffer, fusion=False, traversals=("lex",), progress=report, dram=dram)
-    return Report(net.name, buffer, objective, plans, points, reference)
+    return Report(net.name, buffer, objective, plans, points, reference, accel)
+
+
+def _accel_option(accel: Accelerator) -> str:
+    """``--accel``'s value: a built-in's name, else the description file it was read from."""
+    return accel.name if accel.name in builtin_accelerators() else "FILE.toml"
 
 
 def _figure(svg: str, caption: str) -> str:
