@@ -35,7 +35,7 @@ def concat_network(folder):
     return ps.load_onnx(save(g.model(x, [1, 2, 6, 6]), folder))
 
 
-def exhaustive_best(net, buffer, objective="traffic"):
+def exhaustive_best(net, buffer, objective="traffic", accel=None, double_buffer=False):
     """The least cost over every partition into runs and every set of resident tensors,
     each run searched for its optimal schedule with the tensors resident during it."""
     n, searched, best = len(net.layers), {}, None
@@ -60,7 +60,8 @@ def exhaustive_best(net, buffer, objective="traffic"):
                     run = _Run(net, net.layers[a:b + 1])
                     group = None if not run.valid or entries >= buffer else run.search(
                         buffer, ("lex", "scan"), searched, objective,
-                        holding=Holding(alive, entries, frozenset()))
+                        holding=Holding(alive, entries, frozenset()), accel=accel,
+                        double_buffer=double_buffer)
                     if group is None:
                         break
                     total += group.measure(objective)
@@ -105,6 +106,19 @@ def test_the_energy_plan_is_the_best_of_all_partitions_and_resident_sets():
     plan = ps.optimize_network(net, 700, objective="energy")
     assert sum(g.measure("energy") for g in plan.groups) == \
         pytest.approx(exhaustive_best(net, 700, "energy"))
+
+
+@pytest.mark.parametrize("double_buffer", [False, True])
+def test_the_latency_plan_is_the_best_of_all_partitions_and_resident_sets(double_buffer):
+    """The latency plan's bounds (each run's and the later layers' entries at the burst
+    time with their MACs at full use of the array) prune nothing the optimum needs; a 2x2
+    array makes compute weigh."""
+    net = tiny_network()
+    accel = ps.Accelerator(buffer_bytes=700, rows=2, cols=2)
+    plan = ps.optimize_network(net, 700, objective="latency", accel=accel,
+                               double_buffer=double_buffer)
+    assert sum(g.measure("latency") for g in plan.groups) == \
+        pytest.approx(exhaustive_best(net, 700, "latency", accel, double_buffer))
 
 
 @st.composite

@@ -240,6 +240,22 @@ def test_double_buffered_search_equals_the_exhaustive_optimum(layer, buffer):
     assert double_buffered_peak(search.schedule) <= buffer
 
 
+@settings(max_examples=examples(30), deadline=None)
+@given(st.one_of(st.sampled_from(sorted(LAYERS)).flatmap(lambda kind: LAYERS[kind]).flatmap(
+    schedules), fused_schedules()), st.data())
+def test_the_latency_lower_bound_bounds_every_schedule(schedule, data):
+    """What the latency searches prune on (a candidate, a run, the layers after a cut): the
+    entries moved at the burst time plus (serial) or beside (double-buffered) the MACs at
+    full use of the array never exceed the makespan."""
+    from polyscan.search.optimizer import least_cost
+    accel = _array(data.draw, schedule.layers[-1].dims)
+    macs = sum(layer.macs for layer in schedule.layers)
+    moved = ps.traffic(schedule).total
+    for double_buffer in (False, True):
+        floor = least_cost("latency", moved, accel.dram_settings(), accel, macs, double_buffer)
+        assert floor <= ps.timing(schedule, accel, double_buffer).cycles
+
+
 def test_the_latency_objective_times_no_worse_than_the_traffic_one():
     layer = ps.zoo.mobilenet_v2().layer("b2_project")
     accel = ps.load_accelerator("zigzag-like")

@@ -26,7 +26,7 @@ from ..model.nest import iterations_key
 from ..model.schedule import Schedule
 from ..polyhedral.footprint import nest_footprints
 from .accelerator import Accelerator
-from .dram.intervals import from_sorted, intersect, size, subtract, values
+from .dram.intervals import from_sorted, intersect, size, values
 
 Unrolling = tuple[str | None, str | None]  # (dim along the rows, dim along the columns)
 
@@ -85,11 +85,10 @@ def compute(schedule: Schedule, accel: Accelerator,
         else:
             outputs = _output_dims(schedule, layer)
             options = _options(layer, accel, outputs, unroll.get(layer.name))
-            boxes = _inner_boxes(schedule, layer, origins)
-            cycles = {pair: _inner_cycles(pair, layer, outputs, boxes, accel)
+            needed = _needed(schedule, layer, origins)
+            cycles = {pair: _inner_cycles(pair, layer, outputs, needed, accel)
                       for pair in options}
-            macs = sum(_new_points(box, before, layer) for before, box in
-                       zip([None] + boxes[:-1], boxes))
+            macs = needed.macs()
         pair = min(options, key=lambda p: (int(cycles[p].sum()), options.index(p)))
         per_tile += cycles[pair]
         results.append(LayerCompute(layer.name, pair, int(macs), int(cycles[pair].sum())))
@@ -150,6 +149,99 @@ def _output_dims(schedule: Schedule, layer) -> tuple[str, ...]:
     """The dims an inner layer's output depends on (the others it reduces over)."""
     footprint = nest_footprints(layer.nest)[layer.output.name]
     return tuple(d for d in layer.dims if any(d in c.dims for c in footprint.components))
+
+
+@dataclass
+class Needed:
+    """Per tile, the iterations an inner layer computes for it (section 5): per dim, the
+    size of what the tile needs and of its overlap with what the previous tile needed
+    (``follows``: that tile needed some). A tile whose needs are no product of per-dim sets
+    (the slices of a Split), or which follows one, is given by its new iterations."""
+
+    sizes: np.ndarray  # tiles x dims
+    shared: np.ndarray  # tiles x dims
+    present: np.ndarray  # the tile needs some (and is not given explicitly)
+    follows: np.ndarray
+    explicit: dict[int, np.ndarray]  # tile -> sorted row-major indices of its new ones
+
+    def macs(self) -> int:
+        """Iterations computed: what each tile needs less what the previous one held."""
+        whole = np.prod(self.sizes, axis=1)
+        held = np.where(self.follows, np.prod(self.shared, axis=1), 0)
+        return int(np.where(self.present, whole - held, 0).sum()) + \
+            sum(len(new) for new in self.explicit.values())
+
+
+def _needed(schedule: Schedule, layer, origins) -> Needed:
+    """``Needed`` of an inner layer: from each tile's bounding box at once where every
+    tile's needs are a box (the common case), else tile by tile (``_inner_boxes``)."""
+    ranges = _ranges(schedule, layer, origins)
+    if ranges is None:
+        return _from_boxes(_inner_boxes(schedule, layer, origins), layer)
+    low, high = ranges
+    sizes = high - low
+    present = (sizes > 0).all(axis=1)
+    follows = np.concatenate([[False], present[:-1]])
+    before_low = np.concatenate([low[:1], low[:-1]])
+    before_high = np.concatenate([high[:1], high[:-1]])
+    shared = np.maximum(np.minimum(high, before_high) - np.maximum(low, before_low), 0)
+    return Needed(sizes, shared, present, follows, {})
+
+
+def _ranges(schedule: Schedule, layer, origins):
+    """Per tile and dim of an inner layer, the low and high (exclusive) of the iterations
+    the tile needs (low = high: none), or None where some tile's are not a box. A component
+    that has no points leaves the tile none, even one that spans no index (a selection)."""
+    nest = schedule.nest
+    footprint = nest_footprints(nest)[iterations_key(layer.name)]
+    tiles = len(origins[nest.dims[0]])
+    low = np.zeros((tiles, len(layer.dims)), dtype=np.int64)
+    high = np.tile(np.array([layer.extents[d] for d in layer.dims], dtype=np.int64),
+                   (tiles, 1))
+    empty = np.zeros(tiles, dtype=bool)
+    for component, positions in zip(footprint.components, footprint.positions):
+        columns = np.array([origins[d] for d in component.dims] +
+                           [np.full(tiles, schedule.tile_size(d)) for d in component.dims],
+                           dtype=np.int64).reshape(2 * len(component.dims), tiles).T
+        distinct, inverse = np.unique(columns, axis=0, return_inverse=True)
+        lows = np.zeros((len(distinct), len(positions)), dtype=np.int64)
+        highs = lows.copy()
+        none = np.zeros(len(distinct), dtype=bool)
+        for i, key in enumerate(distinct.tolist()):
+            points = component.points(tuple(key))
+            none[i] = not len(points)
+            if len(points):
+                lows[i], highs[i] = points.min(axis=0), points.max(axis=0) + 1
+                if np.prod(highs[i] - lows[i]) != len(points):
+                    return None  # a strided or coupled set: not its bounding box
+        inverse = inverse.reshape(-1)
+        low[:, positions], high[:, positions] = lows[inverse], highs[inverse]
+        empty |= none[inverse]
+    low[empty] = high[empty] = 0
+    return low, high
+
+
+def _from_boxes(boxes: list, layer) -> Needed:
+    """``Needed`` of per-tile boxes (``_inner_boxes``)."""
+    tiles, dims = len(boxes), len(layer.dims)
+    sizes = np.zeros((tiles, dims), dtype=np.int64)
+    shared = sizes.copy()
+    present = np.zeros(tiles, dtype=bool)
+    explicit = {}
+    for k, box in enumerate(boxes):
+        before = boxes[k - 1] if k else None
+        if box is None:
+            continue
+        if isinstance(box, np.ndarray) or isinstance(before, np.ndarray):
+            explicit[k] = np.setdiff1d(_explicit(box, layer), _explicit(before, layer),
+                                       assume_unique=True)
+            continue
+        present[k] = True
+        sizes[k] = [size(s) for s in box]
+        if before is not None:
+            shared[k] = [size(intersect(a, b)) for a, b in zip(box, before)]
+    follows = np.array([k > 0 and boxes[k - 1] is not None for k in range(tiles)])
+    return Needed(sizes, shared, present, follows, explicit)
 
 
 def _inner_boxes(schedule: Schedule, layer, origins) -> list:
@@ -215,19 +307,6 @@ def _explicit(region, layer) -> np.ndarray:
     return region if isinstance(region, np.ndarray) else _linear(region, layer)
 
 
-def _new_points(box, before, layer) -> int:
-    """``|box \\ before|`` (None: empty)."""
-    if box is None:
-        return 0
-    if isinstance(box, np.ndarray) or isinstance(before, np.ndarray):
-        return len(np.setdiff1d(_explicit(box, layer), _explicit(before, layer),
-                                assume_unique=True))
-    whole = math.prod(size(s) for s in box)
-    if before is None:
-        return whole
-    return whole - math.prod(size(intersect(a, b)) for a, b in zip(box, before))
-
-
 def _grouped_cycles(indices: np.ndarray, layer, pair: Unrolling, accel: Accelerator) -> int:
     """The rule itself, on listed iterations: per point of the time dims, ceil(distinct row
     dim values / rows) x ceil(distinct column dim values / cols)."""
@@ -250,7 +329,8 @@ def _grouped_cycles(indices: np.ndarray, layer, pair: Unrolling, accel: Accelera
     return int(cycles.sum()) if cycles is not None else len(np.unique(q))
 
 
-def _inner_cycles(pair: Unrolling, layer, outputs, boxes, accel: Accelerator) -> np.ndarray:
+def _inner_cycles(pair: Unrolling, layer, outputs, needed: Needed,
+                  accel: Accelerator) -> np.ndarray:
     """Per tile, an inner layer's cycles for what the tile needs and the previous tile did
     not hold: the reduction dims are whole, so at a point ``q`` of the other output dims the
     new iterations are the unrolled output dim's new values (all of them where the previous
@@ -261,24 +341,16 @@ def _inner_cycles(pair: Unrolling, layer, outputs, boxes, accel: Accelerator) ->
     reduction = math.prod(-(-layer.extents[d] // unrolled.get(d, 1))
                           for d in layer.dims if d not in outputs)
     others = [index[d] for d in outputs if d != spatial]
-    cycles = np.zeros(len(boxes), dtype=np.int64)
-    for k, box in enumerate(boxes):
-        if box is None:
-            continue
-        before = boxes[k - 1] if k else None
-        if isinstance(box, np.ndarray) or isinstance(before, np.ndarray):
-            new = np.setdiff1d(_explicit(box, layer), _explicit(before, layer),
-                               assume_unique=True)
-            cycles[k] = _grouped_cycles(new, layer, pair, accel)
-            continue
-        here = math.prod(size(box[i]) for i in others)
-        shared = 0 if before is None else math.prod(size(intersect(box[i], before[i]))
-                                                    for i in others)
-        if spatial is None:
-            cycles[k] = (here - shared) * reduction
-            continue
-        a = index[spatial]
-        fresh = box[a] if before is None else subtract(box[a], before[a])
-        cycles[k] = reduction * ((here - shared) * -(-size(box[a]) // unrolled[spatial]) +
-                                 shared * -(-size(fresh) // unrolled[spatial]))
+    here = np.prod(needed.sizes[:, others], axis=1)
+    shared = np.where(needed.follows, np.prod(needed.shared[:, others], axis=1), 0)
+    if spatial is None:
+        cycles = (here - shared) * reduction
+    else:
+        a, lanes = index[spatial], unrolled[spatial]
+        fresh = needed.sizes[:, a] - needed.shared[:, a]
+        cycles = reduction * ((here - shared) * -(-needed.sizes[:, a] // lanes) +
+                              shared * -(-fresh // lanes))
+    cycles = np.where(needed.present, cycles, 0)
+    for k, new in needed.explicit.items():
+        cycles[k] = _grouped_cycles(new, layer, pair, accel)
     return cycles

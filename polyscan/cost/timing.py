@@ -165,10 +165,39 @@ def schedules_time(schedules: Sequence[Schedule], accel: Accelerator,
     tensor_of = tensor_of or [None] * len(schedules)
     spans = [list(schedule_transfers(s, memory, t)) for s, t in zip(schedules, tensor_of)]
     dram = settings.spans_cost(spans) if energy or dma == "dram" else None
-    preset, _ = settings.device()
+    return _timed(schedules, [compute(s, accel) for s in schedules], spans, dram, accel,
+                  double_buffer, held, names, dma)
+
+
+def makespan(schedule: Schedule, accel: Accelerator, double_buffer: bool = False,
+             limit: float | None = None) -> TimeCost | None:
+    """``schedules_time`` of one schedule, or None as soon as its DRAM time shows that its
+    makespan exceeds ``limit`` (serial: the compute plus the DRAM time; overlapped: at least
+    the longer of the two). Compute and the DRAM stream are counted once, for both."""
+    work = compute(schedule, accel)
+    settings = accel.dram_settings()
+    span = list(schedule_transfers(schedule, settings.memory()))
+    over = None
+    if limit is not None:
+        rate = accel.clock_mhz * 1e6
+
+        def over(cost) -> bool:
+            dma = cost.seconds * rate
+            return (max(work.cycles, dma) if double_buffer else work.cycles + dma) > limit
+    dram = settings.spans_cost([span], over)
+    if dram is None:
+        return None
+    time = _timed([schedule], [work], [span], dram, accel, double_buffer)
+    return time if limit is None or time.cycles <= limit else None
+
+
+def _timed(schedules: Sequence[Schedule], works: Sequence[Compute], spans,
+           dram: DramCost | None, accel: Accelerator, double_buffer: bool, held=None, names=None,
+           dma: str = "dram") -> TimeCost:
+    """The timeline of schedules whose compute, transfers and DRAM cost are counted."""
+    preset, _ = accel.dram_settings().device()
     groups = []
-    for i, (schedule, span) in enumerate(zip(schedules, spans)):
-        work = compute(schedule, accel)
+    for i, (schedule, work, span) in enumerate(zip(schedules, works, spans)):
         if dma == "dram":
             reads, writes = _step_bursts(span, schedule.tiles, preset.burst_bytes)
             bursts = reads.sum() + writes.sum()
@@ -194,24 +223,6 @@ def schedules_time(schedules: Sequence[Schedule], accel: Accelerator,
     seconds = sum(g.cycles for g in groups) / (accel.clock_mhz * 1e6)
     return TimeCost(accel, double_buffer, groups, dram,
                     _dram_energy(dram, preset, seconds) if dram else {}, dma)
-
-
-def makespan(schedule: Schedule, accel: Accelerator, double_buffer: bool = False,
-             limit: float | None = None) -> TimeCost | None:
-    """``schedules_time`` of one schedule, or None as soon as its DRAM time shows that its
-    makespan exceeds ``limit`` (serial: the compute plus the DRAM time; overlapped: at least
-    the longer of the two)."""
-    if limit is not None:
-        work = compute(schedule, accel).cycles
-        rate = accel.clock_mhz * 1e6
-
-        def over(cost) -> bool:
-            dma = cost.seconds * rate
-            return (max(work, dma) if double_buffer else work + dma) > limit
-        if accel.dram_settings().cost(schedule, over) is None:
-            return None
-    time = schedules_time([schedule], accel, double_buffer)
-    return time if limit is None or time.cycles <= limit else None
 
 
 def peak_bandwidth(accel: Accelerator) -> float:

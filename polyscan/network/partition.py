@@ -136,8 +136,9 @@ class _Planner:
         """The steps of the least-cost plan (with its cost), or None if none costs less
         than ``upper``."""
         n = len(self.layers)
-        after = [self.least(entries)
-                 for entries in residency.floor_after(self.layers)]
+        macs = [sum(layer.macs for layer in self.layers[i:]) for i in range(n + 1)]
+        after = [self.least(entries, macs[i])
+                 for i, entries in enumerate(residency.floor_after(self.layers))]
         frontier: list[dict[frozenset, _Step]] = [{} for _ in range(n + 1)]
         frontier[0][frozenset()] = _Step(0)
         for last in range(n):
@@ -169,9 +170,11 @@ class _Planner:
                                step.group.total + 1, step.holding, ties=True,
                                double_buffer=self.double_buffer)
 
-    def least(self, entries: int) -> float:
-        """The least cost of moving ``entries`` (``search.optimizer.least_cost``)."""
-        return least_cost(self.objective, entries, self.dram, self.accel)
+    def least(self, entries: int, macs: int) -> float:
+        """The least cost of moving ``entries`` and computing ``macs``
+        (``search.optimizer.least_cost``)."""
+        return least_cost(self.objective, entries, self.dram, self.accel, macs,
+                          self.double_buffer)
 
     def _candidates(self, residency: Residency, frontier, last: int) -> list[tuple]:
         """Every step into cut ``last + 1`` as ``(lower bound, run, first, step, state,
@@ -188,7 +191,7 @@ class _Planner:
             for state, step in frontier[first].items():
                 for holding in residency.choices(state, first, last, self.buffer):
                     bound = step.cost + self.least(
-                        run.compulsory(run.keys_of(holding.tensors)))
+                        run.compulsory(run.keys_of(holding.tensors)), run.macs)
                     candidates.append((first < last, bound, len(candidates),
                                        (bound, run, first, step, state, holding)))
         return [c[-1] for c in sorted(candidates, key=lambda c: c[:3])]
@@ -299,6 +302,11 @@ class _Run:
         self.valid = True
         self.make = functools.partial(FusedSchedule, group)
         self.nest, self.label = group.nest, f"fused group {group.name!r}"
+
+    @functools.cached_property
+    def macs(self) -> int:
+        """MACs of the run's layers, each computed once (a fused group may recompute)."""
+        return sum(layer.macs for layer in self.layers)
 
     @functools.cached_property
     def too_coupled(self) -> str | None:

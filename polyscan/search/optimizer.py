@@ -246,13 +246,16 @@ def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
     their cost; none of them if all cost more than ``limit``.
 
     Fewest tiles first (large tiles make long runs: a low incumbent early); a candidate
-    whose entries alone cost more at the cheapest burst is not counted, and a count stops
+    whose entries cost more at the cheapest burst (with its MACs at full use of the array,
+    for latency) is not counted, and a count stops
     as soon as its partial cost exceeds the incumbent's, so scattered candidates are cheap
     to reject."""
     kept, least = [], limit
     for result in sorted(results, key=lambda r: (r.tiles, r.total)):
-        if least is not None and least_cost(objective, result.total, dram, accel) > least:
-            continue  # its entries alone, at the cheapest burst, cost more
+        floor = least_cost(objective, result.total, dram, accel,
+                           sum(layer.macs for layer in result.schedule.layers), double_buffer)
+        if least is not None and floor > least:
+            continue  # its entries at the cheapest burst (and its MACs) cost more
         if objective == "latency":
             result.time = makespan(result.schedule, accel, double_buffer, least)
             figure = None if result.time is None else result.time.cycles
@@ -267,13 +270,17 @@ def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
 
 
 def least_cost(objective: str, entries: int, dram: DramSettings,
-               accel: Accelerator | None) -> float:
-    """The least that moving ``entries`` can cost: ``DramSettings.least_cost``, and for
-    latency that DRAM time in the accelerator's cycles (the makespan is never less)."""
+               accel: Accelerator | None, macs: int = 0, double_buffer: bool = False) -> float:
+    """The least that moving ``entries`` can cost: ``DramSettings.least_cost``; for latency
+    that DRAM time in the accelerator's cycles with the fewest cycles ``macs`` MACs take on
+    its array, added (serial) or the longer of the two (double-buffered: they overlap at
+    best), since a makespan is never less."""
     cost = dram.least_cost(objective, entries)
-    if objective == "latency":
-        return cost * dram.device()[0].tCK * 1e-3 * accel.clock_mhz
-    return cost
+    if objective != "latency":
+        return cost
+    moving = cost * dram.device()[0].tCK * 1e-3 * accel.clock_mhz
+    working = -(-macs // accel.pes)
+    return max(moving, working) if double_buffer else moving + working
 
 
 def _rank(result: TraversalResult, objective: str):
