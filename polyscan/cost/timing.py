@@ -176,7 +176,12 @@ def makespan(schedule: Schedule, accel: Accelerator, double_buffer: bool = False
     the longer of the two). Compute and the DRAM stream are counted once, for both."""
     work = compute(schedule, accel)
     settings = accel.dram_settings()
-    span = list(schedule_transfers(schedule, settings.memory()))
+    span = []  # the transfers, kept as the count streams them (it may stop early)
+
+    def streamed():
+        for transfer in schedule_transfers(schedule, settings.memory()):
+            span.append(transfer)
+            yield transfer
     over = None
     if limit is not None:
         rate = accel.clock_mhz * 1e6
@@ -184,7 +189,7 @@ def makespan(schedule: Schedule, accel: Accelerator, double_buffer: bool = False
         def over(cost) -> bool:
             dma = cost.seconds * rate
             return (max(work.cycles, dma) if double_buffer else work.cycles + dma) > limit
-    dram = settings.spans_cost([span], over)
+    dram = settings.spans_cost([streamed()], over)
     if dram is None:
         return None
     time = _timed([schedule], [work], [span], dram, accel, double_buffer)
