@@ -227,7 +227,7 @@ def _timed(schedules: Sequence[Schedule], works: Sequence[Compute], spans,
                                                               accel)))
     seconds = sum(g.cycles for g in groups) / (accel.clock_mhz * 1e6)
     return TimeCost(accel, double_buffer, groups, dram,
-                    _dram_energy(dram, preset, seconds) if dram else {}, dma)
+                    dram_energy(dram, preset, seconds) if dram else {}, dma)
 
 
 def peak_bandwidth(accel: Accelerator) -> float:
@@ -261,7 +261,7 @@ def _step_bursts(span: list[Transfer], tiles: int, burst: int):
     return reads, writes
 
 
-def _dram_energy(dram: DramCost, preset, seconds: float) -> dict[str, float]:
+def dram_energy(dram: DramCost, preset, seconds: float) -> dict[str, float]:
     """The DRAM's energy with its background and refreshes over the makespan (the device
     stands by while the array computes), where that is longer than its own busy time."""
     energy = dict(dram.breakdown)
