@@ -49,9 +49,12 @@ def zigzag_rows(python, net, psum_bits):
         layers.write_text(json.dumps([{"name": layer.name, "kind": layer.kind,
                                        "symbols": layer.symbols} for layer in net.layers]))
         start = time.perf_counter()
-        out = subprocess.run([python, str(DRIVER), str(layers), "--psum-bits", str(psum_bits)],
-                             capture_output=True, text=True, check=True).stdout
-    result = json.loads(out)
+        run = subprocess.run([python, str(DRIVER), str(layers), "--psum-bits", str(psum_bits)],
+                             capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f"the ZigZag driver failed: "
+                         f"{(run.stderr.strip().splitlines() or ['no output'])[-1]}")
+    result = json.loads(run.stdout)
     for row in result["layers"]:
         row["dram_bytes"] = row["dram_bytes"]["read"] + row["dram_bytes"]["write"]
     return result, {r["name"]: r for r in result["layers"]}, time.perf_counter() - start
@@ -70,6 +73,8 @@ def main():
                         help="ZigZag's partial-sum precision (its ONNX default: 2 x 8 bits)")
     parser.add_argument("--json", help="also write both sides' per-layer figures here")
     args = parser.parse_args()
+    if args.json and Path(args.json).exists():
+        parser.error(f"{args.json} exists: give a new path for --json")
     try:
         probe = subprocess.run([args.zigzag_python, "-c", "import zigzag.api"],
                                capture_output=True, text=True)
@@ -108,7 +113,10 @@ def main():
     print(f"polyscan's plan.time: {timed.cycles:,} cycles, {timed.energy_pj / 1e6:,.0f} uJ; "
           f"ZigZag's sum: {zz_all['cycles']:,.0f} cycles, {zz_all['energy_pj'] / 1e6:,.0f} uJ")
     if args.json:
-        Path(args.json).write_text(json.dumps({"polyscan": ours, "zigzag": zz_all}, indent=1))
+        partial = Path(args.json).with_name(Path(args.json).name + ".partial")
+        partial.write_text(json.dumps({"polyscan": ours, "zigzag": zz_all}, indent=1))
+        os.link(partial, args.json)  # whole or not at all, and never over a file since made
+        partial.unlink()
 
 
 if __name__ == "__main__":

@@ -185,6 +185,7 @@ def _needed(schedule: Schedule, layer, origins) -> Needed:
     before_low = np.concatenate([low[:1], low[:-1]])
     before_high = np.concatenate([high[:1], high[:-1]])
     shared = np.maximum(np.minimum(high, before_high) - np.maximum(low, before_low), 0)
+    shared[~follows] = 0  # nothing held before the first tile, or after one that needs none
     return Needed(sizes, shared, present, follows, {})
 
 

@@ -247,9 +247,8 @@ def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
 
     Fewest tiles first (large tiles make long runs: a low incumbent early); a candidate
     whose entries cost more at the cheapest burst (with its MACs at full use of the array,
-    for latency) is not counted, and a count stops
-    as soon as its partial cost exceeds the incumbent's, so scattered candidates are cheap
-    to reject."""
+    for latency) is not counted, and a count stops as soon as its partial cost exceeds the
+    incumbent's, so scattered candidates are cheap to reject."""
     kept, least = [], limit
     for result in sorted(results, key=lambda r: (r.tiles, r.total)):
         floor = least_cost(objective, result.total, dram, accel,
