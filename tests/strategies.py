@@ -297,6 +297,16 @@ def splits(draw):
                                        "sink.I": ("left", "right")}
 
 
+def exportable(layers, inputs, name: str) -> bool:
+    """Whether the group may write ``name``'s output for readers outside: its later layers
+    need all of it (``FusedGroup`` refuses it otherwise)."""
+    try:
+        ps.FusedGroup(layers, inputs, (name,))
+    except ps.FusionError:
+        return False
+    return True
+
+
 @st.composite
 def fused_schedules(draw, groups=None):
     """A random fused group (``groups``, by default any of: an inverted residual block, a
@@ -304,7 +314,8 @@ def fused_schedules(draw, groups=None):
     over any of the sink's dims (reduction dims included), order and traversal."""
     layers, inputs = draw(groups if groups is not None else
                           st.one_of(blocks(), chains(), concats(), splits()))
-    exported = tuple(layer.name for layer in layers[:-1] if draw(st.booleans()))
+    exported = tuple(layer.name for layer in layers[:-1]
+                     if draw(st.booleans()) and exportable(layers, inputs, layer.name))
     sink = layers[-1]
     tile = {d: draw(st.integers(1, sink.extents[d])) for d in sink.dims
             if d not in sink.whole and draw(st.booleans())}

@@ -7,11 +7,11 @@ import pytest
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import chains, concats, fused_schedules, splits
+from strategies import blocks, chains, concats, fused_schedules, splits
 
 import polyscan as ps
-from polyscan.model.fusion import FusedSchedule, FusionError
-from polyscan.testing.simulator import sequence, simulate_fused
+from polyscan.model.fusion import FusedGroup, FusedSchedule, FusionError
+from polyscan.testing.simulator import fused_footprints, sequence, simulate_fused
 
 
 def assert_same_as_simulated(schedule):
@@ -41,6 +41,23 @@ def test_chains_of_any_windows_equal_simulation(schedule):
 @given(fused_schedules(st.one_of(concats(), splits())))
 def test_concats_and_splits_inside_a_group_equal_simulation(schedule):
     assert_same_as_simulated(schedule)
+
+
+@settings(max_examples=examples(100))
+@given(st.one_of(blocks(), chains(), concats(), splits()))
+def test_a_group_exports_exactly_the_layers_whose_output_it_computes_whole(group):
+    """An inner layer may be exported (written for readers outside) if and only if the
+    simulated group, untiled, computes every element of its output."""
+    layers, inputs = group
+    computed = fused_footprints(layers, FusedGroup(layers, inputs).inputs, (), {}, ()).sets
+    for layer in layers[:-1]:
+        whole = computed[layer.name][()] == set(range(layer.macs))
+        try:
+            FusedGroup(layers, inputs, (layer.name,))
+        except FusionError as error:
+            assert not whole and "need only part" in str(error), layer.name
+        else:
+            assert whole, layer.name
 
 
 def test_producer_rows_that_read_only_padding():

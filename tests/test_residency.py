@@ -121,14 +121,42 @@ def test_the_latency_plan_is_the_best_of_all_partitions_and_resident_sets(double
         pytest.approx(exhaustive_best(net, 700, "latency", accel, double_buffer))
 
 
+def strided_branches(net: NetworkBuilder, producer, name: str):
+    """A 1x1 stride-2 conv and a 3x3 stride-2 depthwise both reading ``producer``, added:
+    the 1x1 reads a quarter of the tensor, the 3x3 all of it (a ResNet or RegNet
+    downsampling block)."""
+    channels, height, width = producer.output.shape
+    skip = net.add(ps.conv2d(channels, channels, height, width, kernel=1, stride=2,
+                             padding=0, name=f"{name}_skip"), producer)
+    return net.add(ps.depthwise(channels, height, width, kernel=3, stride=2, padding=1,
+                                name=f"{name}_down"), producer, residual=skip)
+
+
+def test_a_producer_does_not_fuse_with_a_strided_reader_of_part_of_its_output():
+    """The stem's output is read in part by the 1x1 (even rows and columns) and whole by
+    the 3x3 outside: a group of stem and 1x1 would write a quarter of what the 3x3 reads,
+    so it does not fuse; with the 3x3 inside it does."""
+    net = NetworkBuilder("branches")
+    stem = net.add(ps.pointwise(2, 3, 6, 6, name="stem"))
+    strided_branches(net, stem, "b")
+    net = net.build()
+    assert not _Run(net, net.layers[0:2]).valid
+    assert _Run(net, net.layers[0:3]).valid
+    check_against_simulator(ps.optimize_network(net, 400))
+
+
 @st.composite
 def small_networks(draw):
     """Chains of pointwise and depthwise layers on small images, each maybe adding the
-    output of an earlier layer of its shape as a residual."""
+    output of an earlier layer of its shape as a residual, or strided branches."""
     height, width = draw(st.integers(2, 5)), draw(st.integers(2, 5))
     channels = draw(st.integers(1, 4))
     net, made = NetworkBuilder("random"), []
     for i in range(draw(st.integers(2, 5))):
+        if made and draw(st.integers(0, 3)) == 0:
+            made.append(strided_branches(net, made[-1], f"s{i}"))
+            height, width = made[-1].output.shape[1:]
+            continue
         if draw(st.booleans()):
             out = draw(st.integers(1, 4))
             layer = ps.pointwise(channels, out, height, width, name=f"pw{i}")

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AcceleratorError
-from ..model.nest import iterations_key
+from ..model.nest import ITERATIONS, Nest, iterations_key
 from ..model.schedule import Schedule
-from ..polyhedral.footprint import nest_footprints
+from ..polyhedral.footprint import nest_footprints, touched_elements
 from .accelerator import Accelerator
 from .dram.intervals import from_sorted, intersect, size, values
 
@@ -93,6 +93,15 @@ def compute(schedule: Schedule, accel: Accelerator,
         per_tile += cycles[pair]
         results.append(LayerCompute(layer.name, pair, int(macs), int(cycles[pair].sum())))
     return Compute(per_tile, tuple(results), accel.pes)
+
+
+def least_macs(nest: Nest) -> int:
+    """The fewest MACs any schedule of ``nest`` performs: every iteration of the tiled
+    layer, and of each inner layer of a fused group those the whole output needs (a tiling
+    recomputes some, never skips one; the later layers may not need all of an inner one)."""
+    return math.prod(nest.extents.values()) + sum(
+        touched_elements(operand) for operand in nest.operands.values()
+        if operand.kind == ITERATIONS)
 
 
 def _tile_boxes(schedule: Schedule):

@@ -147,6 +147,12 @@ class FusedGroup:
                 to_iterations[j] = needed.apply_range(
                     self.access(j, layer.output.name).reverse()
                     .intersect_range(self.domain(j)))
+                if layer.name in self.exported and \
+                        not to_iterations[j].range().is_equal(self.domain(j)):
+                    raise FusionError(
+                        f"layer {layer.name!r}: the later layers of the group need only part "
+                        f"of its output, so the group cannot write the whole of it that "
+                        f"layers outside read")
             for tensor in layer.tensors.values():
                 key = TensorKey(layer.name, tensor.name)
                 if key in self.inputs:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..cost.accelerator import Accelerator
+from ..cost.compute import least_macs
 from ..cost.dram import DramSettings
 from ..cost.traffic import Traffic
 from ..errors import BufferTooSmallError, CountOverflowError, FusionError, PolyscanError
 from ..model.fusion import FusedGroup, FusedSchedule
-from ..model.nest import IN_DRAM, TensorKey
+from ..model.nest import IN_DRAM, TensorKey, iterations_key
 from ..model.schedule import Schedule
 from ..polyhedral.footprint import touched_elements
 from ..search.bounds import can_fit, least_peak, lower_bound
@@ -136,7 +137,7 @@ class _Planner:
         """The steps of the least-cost plan (with its cost), or None if none costs less
         than ``upper``."""
         n = len(self.layers)
-        macs = [sum(layer.macs for layer in self.layers[i:]) for i in range(n + 1)]
+        macs = [sum(self.fewest_macs[i:]) for i in range(n + 1)]
         after = [self.least(entries, macs[i])
                  for i, entries in enumerate(residency.floor_after(self.layers))]
         frontier: list[dict[frozenset, _Step]] = [{} for _ in range(n + 1)]
@@ -158,6 +159,25 @@ class _Planner:
             steps.append(step)
             cut, state = step.first, step.before
         return steps[::-1], end.cost
+
+    @functools.cached_property
+    def fewest_macs(self) -> list[int]:
+        """Per layer, the fewest MACs any plan performs of it: all of them where it ends
+        its group, what the later layers need where it is inside one (a strided consumer
+        may need part of it); the least over every run that could hold it. Only latency
+        costs MACs."""
+        if self.objective != "latency":
+            return [0] * len(self.layers)
+        fewest = [layer.macs for layer in self.layers]
+        for last in range(len(self.layers)):
+            for first in range(last - 1, max(-1, last - self.longest), -1):
+                run = self.run(first, last)
+                if not run.feeds_later:
+                    break
+                if run.valid:
+                    for j, macs in enumerate(run.inner_macs().values(), first):
+                        fewest[j] = min(fewest[j], macs)
+        return fewest
 
     def group(self, step: _Step) -> Group:
         """The group of a step of the plan; for traffic, with the schedule of least DRAM
@@ -191,7 +211,8 @@ class _Planner:
             for state, step in frontier[first].items():
                 for holding in residency.choices(state, first, last, self.buffer):
                     bound = step.cost + self.least(
-                        run.compulsory(run.keys_of(holding.tensors)), run.macs)
+                        run.compulsory(run.keys_of(holding.tensors)),
+                        run.macs if self.objective == "latency" else 0)
                     candidates.append((first < last, bound, len(candidates),
                                        (bound, run, first, step, state, holding)))
         return [c[-1] for c in sorted(candidates, key=lambda c: c[:3])]
@@ -305,8 +326,14 @@ class _Run:
 
     @functools.cached_property
     def macs(self) -> int:
-        """MACs of the run's layers, each computed once (a fused group may recompute)."""
-        return sum(layer.macs for layer in self.layers)
+        """The fewest MACs a schedule of the run performs (``cost.compute.least_macs``)."""
+        return least_macs(self.nest)
+
+    def inner_macs(self) -> dict[str, int]:
+        """Inner layer -> the fewest of its MACs the run performs: what its later layers
+        need of it."""
+        return {layer.name: touched_elements(self.nest.operands[iterations_key(layer.name)])
+                for layer in self.layers[:-1]}
 
     @functools.cached_property
     def too_coupled(self) -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cost.accelerator import Accelerator
+from ..cost.compute import least_macs
 from ..cost.dram import DramCost, DramSettings
 from ..cost.timing import TimeCost, makespan
 from ..cost.traffic import Traffic
@@ -250,9 +251,13 @@ def _costed(results: list[TraversalResult], objective: str, dram: DramSettings,
     for latency) is not counted, and a count stops as soon as its partial cost exceeds the
     incumbent's, so scattered candidates are cheap to reject."""
     kept, least = [], limit
+    macs = {}  # nest -> its least MACs (the results share one, or a few)
     for result in sorted(results, key=lambda r: (r.tiles, r.total)):
-        floor = least_cost(objective, result.total, dram, accel,
-                           sum(layer.macs for layer in result.schedule.layers), double_buffer)
+        nest = result.schedule.nest
+        if objective == "latency" and nest not in macs:
+            macs[nest] = least_macs(nest)
+        floor = least_cost(objective, result.total, dram, accel, macs.get(nest, 0),
+                           double_buffer)
         if least is not None and floor > least:
             continue  # its entries at the cheapest burst (and its MACs) cost more
         if objective == "latency":

@@ -409,7 +409,8 @@ def simulate_plan(plan) -> list[Simulated]:
     the group writing one to the group of its last reader it takes its whole size in every
     tile, and none of them moves it. ``peak`` is then the tile's own footprints plus every
     resident tensor alive. Raises ``ValueError`` for a resident tensor that no single group
-    writes whole, or that the network delivers."""
+    writes whole, or that the network delivers, and for a group writing only part of an
+    inner layer's output that layers outside read."""
     net = plan.net
     place = {name: g for g, group in enumerate(plan.groups) for name in group.layers}
     alive: dict[str, range] = {}
@@ -432,6 +433,7 @@ def simulate_plan(plan) -> list[Simulated]:
                                           schedule.order)
             bound = {f"{layer.name}.{t}": net.bindings[f"{layer.name}.{t}"]
                      for layer in layers for t in layer.tensors}
+            _check_written_whole(layers, footprints)
         held = [name for name, span in alive.items() if g in span]
         kept = {key for key in footprints.sets if bound.get(key) in held}
         own = Footprints({k: v for k, v in footprints.kinds.items() if k not in kept},
@@ -442,3 +444,17 @@ def simulate_plan(plan) -> list[Simulated]:
         results.append(Simulated(simulated.reads, simulated.writes, simulated.peak + entries,
                                  simulated.tiles, simulated.recomputed))
     return results
+
+
+def _check_written_whole(layers: list[Layer], footprints: Footprints):
+    """Every exported output of a fused group's tiles, together, is all the layer alone
+    writes: the layers outside may read any of it."""
+    for layer in layers[:-1]:
+        key = f"{layer.name}.{layer.output.name}"
+        if footprints.kinds.get(key) != EXPORTED:
+            continue
+        written = set().union(*footprints.sets[key].values())
+        whole = {e for touched in elements(layer, layer.output) for e in touched}
+        if written != whole:
+            raise ValueError(f"{key}: the group writes {len(written)} of its {len(whole)} "
+                             f"elements, but layers outside read it")
