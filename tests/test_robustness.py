@@ -234,8 +234,10 @@ def test_report_checks_every_target_before_any_work(extra, message, tmp_path, ca
 # -- 4. Ctrl-C -----------------------------------------------------------------------------
 
 # ``python -m polyscan.cli``, but saying when the imports are done (3 s of them here), so
-# that the signal reaches the run itself
-STARTED = "import sys; from polyscan.cli import main; print('started', flush=True); " \
+# that the signal reaches the run itself; Ctrl-C handled as in a terminal even where the
+# tests run in the background (whose children inherit an ignored SIGINT)
+STARTED = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+          "from polyscan.cli import main; print('started', flush=True); " \
           "sys.exit(main(sys.argv[1:]))"
 
 
