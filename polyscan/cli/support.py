@@ -18,21 +18,9 @@ from ..errors import OutputError, UsageError
 from ..files import check_distinct, check_folder, check_output, written_path, written_text
 from ..network import zoo
 from ..network.onnx_import import load_onnx
+from ..sweep.grid import LARGEST, is_model_file, parse_size
 
 FIGURES = (".png", ".svg")
-LARGEST = 2 ** 63 - 1  # the search counts in 64-bit integers
-
-
-def parse_size(text: str) -> int:
-    """``"64K"`` -> 65536, ``"1M"`` -> 1048576, ``"65536"`` -> 65536 (entries)."""
-    match = re.fullmatch(r"\s*([0-9]+)\s*([kKmMgG]?)\s*", text)
-    if not match or int(match.group(1)) == 0:
-        raise UsageError(f"buffer size must be a positive whole number of entries such as "
-                         f"65536, 64K or 1M, got {text!r}")
-    size = int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
-    if size > LARGEST:
-        raise UsageError(f"buffer size {text!r} is beyond 64-bit integers")
-    return size
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -47,16 +35,11 @@ def console() -> Console:
     return Console(width=max(120, Console().width))
 
 
-def is_onnx(model: str) -> bool:
-    """Whether MODEL names a file to read rather than a built-in network."""
-    return model.endswith(".onnx") or Path(model).is_file()
-
-
 def network(args):
     """A built-in network by name, or an ONNX file by path (with ``--input-shape`` and
     ``--unknown``, which only an ONNX file can use)."""
     shapes = args.input_shape or {}
-    if is_onnx(args.model):
+    if is_model_file(args.model):
         return load_onnx(args.model, input_shapes=shapes, unknown=args.unknown)
     if args.model not in zoo.NETWORKS:
         raise UsageError(f"unknown model {args.model!r} (an .onnx file or a built-in network: "
@@ -111,7 +94,7 @@ def check_outputs(args, *paths, plot=None, plots=None) -> None:
         check_output(path)
     if plot is not None and Path(plot).suffix.lower() not in FIGURES:
         raise UsageError(f"a plot file must end in .png or .svg, got {plot!r}")
-    inputs = [args.model] if is_onnx(args.model) else []
+    inputs = [args.model] if is_model_file(args.model) else []
     for given in (getattr(args, "dram", None), getattr(args, "accel", None)):
         if given is not None and Path(given).suffix == ".toml":
             inputs.append(given)  # a preset or accelerator file is an input
