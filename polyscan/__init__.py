@@ -1,7 +1,7 @@
 """polyscan: exact DRAM traffic, energy and time of tiled, Scan-ordered and fused CNN
 layer schedules."""
 
-from .api import dram_cost, optimize_network, timing, write_trace
+from .api import dram_cost, optimize_network, sweep, timing, write_trace
 from .caches import clear_cache
 from .cost.accelerator import Accelerator, builtin_accelerators, load_accelerator
 from .cost.dram import DramCost, DramSettings
@@ -46,16 +46,19 @@ from .outputs.tables import comparison_table, plan_table
 from .search.bounds import LowerBound, lower_bound
 from .search.compare import OrderComparison, compare_orders
 from .search.optimizer import optimize, search_layer
+from .sweep.grid import Grid, load_grid
+from .sweep.results import read_rows as read_results
 
 __all__ = [
     "Accelerator", "AcceleratorError", "BufferTooSmallError", "CountOverflowError", "DramCost",
-    "DramSettings", "EmitError", "FusedGroup", "FusedSchedule", "FusionError", "Kernel",
+    "DramSettings", "EmitError", "FusedGroup", "FusedSchedule", "FusionError", "Grid", "Kernel",
     "KernelFileError", "Layer", "LayerShapeError", "LowerBound", "Network", "OnnxImportError",
     "OrderComparison", "OutputError", "Plan", "PolyscanError", "PresetError", "Schedule",
     "ScheduleError", "Tensor", "TensorKey", "TimeCost", "TraceError", "Traffic",
     "builtin_accelerators", "builtin_kernel_names", "builtin_presets", "c_resident", "c_tensors",
     "clear_cache", "compare_orders", "comparison_table", "conv2d", "depthwise", "dram_cost",
-    "emit_c", "fully_connected", "grouped_conv2d", "load_accelerator", "load_kernel", "load_onnx",
-    "load_preset", "lower_bound", "optimize", "optimize_network", "plan_table", "pointwise",
-    "pool", "scale", "search_layer", "timing", "traffic", "write_trace", "zoo",
+    "emit_c", "fully_connected", "grouped_conv2d", "load_accelerator", "load_grid",
+    "load_kernel", "load_onnx", "load_preset", "lower_bound", "optimize", "optimize_network",
+    "plan_table", "pointwise", "pool", "read_results", "scale", "search_layer", "sweep",
+    "timing", "traffic", "write_trace", "zoo",
 ]

@@ -18,6 +18,8 @@ from .network.graph import Network
 from .network.plan import Plan
 from .outputs.progress import progress_bar
 from .search.optimizer import SEARCHABLE
+from .sweep.cluster import run_grid
+from .sweep.grid import Grid
 
 
 def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
@@ -88,3 +90,14 @@ def _schedule(subject, call: str) -> Schedule:
         raise PolyscanError(f"{call} takes a Schedule, FusedSchedule or Plan, got "
                             f"{type(subject).__name__}")
     return subject
+
+
+def sweep(grid: Grid, out=None, workers: int | None = None, scheduler: str | None = None,
+          plans=None, progress=None) -> list[dict]:
+    """``sweep.cluster.run_grid``: every point of ``grid`` optimized (on Dask), a row each;
+    ``out`` the results table (.parquet or .csv) kept and resumed. ``progress`` as in
+    ``optimize_network``."""
+    if callable(progress):
+        return run_grid(grid, out, workers, scheduler, plans, progress)
+    with progress_bar(progress) as report:
+        return run_grid(grid, out, workers, scheduler, plans, report)

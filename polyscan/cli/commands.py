@@ -13,13 +13,12 @@ from ..cost.traffic import traffic
 from ..errors import UsageError
 from ..model.schedule import Schedule
 from ..outputs.emit import emit_c
-from ..outputs.progress import progress_bar
-from ..outputs.tables import comparison_table, plan_table, time_summary
+from ..outputs.tables import comparison_table, plan_table, sweep_table, time_summary
 from ..outputs.timeline import write_timeline
 from ..search.compare import compare_orders
 from ..search.optimizer import search_layer
 from . import support
-from .support import check_outputs, console, save_plot, write_output
+from .support import check_distinct, check_output, check_outputs, console, save_plot, write_output
 
 
 def optimize(args) -> int:
@@ -76,36 +75,40 @@ def report(args) -> int:
 
 
 def sweep(args) -> int:
-    from ..outputs import plots
-    from ..sweep.buffers import sweep as sweep_network
+    from ..api import sweep as run_sweep
 
-    check_outputs(args, args.json, plot=args.plot)
-    buffers = support.parse_sizes(args.buffers)
-    with progress_bar(support.progress(args)) as report:
-        points = sweep_network(support.network(args), buffers, fusion=not args.no_fusion,
-                               traversals=support.traversals(args), objective=args.objective,
-                               dram=support.dram(args), progress=report,
-                               resident=False if args.no_resident else None)
-    rows = [point.to_dict() for point in points]
+    grid = support.grid(args)
+    check_outputs(args, args.json, args.out, plot=args.plot)
+    check_distinct([m for m in grid.models if support.is_model_file(m)],
+                   [p for p in (args.json, args.out, args.plot) if p is not None])
+    rows = run_sweep(grid, args.out, args.workers, args.scheduler, args.plans,
+                     support.progress(args))
     if args.plot is not None:
-        save_plot(plots.sweep_curve(points), args.plot)
+        from ..outputs import plots
+
+        save_plot(plots.pareto_fronts(rows), args.plot)
     if args.json is not None:
-        write_output(args.json, {"network": points[0].plan.network, "sweep": rows})
+        write_output(args.json, {"sweep": rows})
     if not args.quiet:
-        table = Table(title=f"{args.model}: buffer sweep")
-        for column in ("buffer", "lex, no fusion", "optimized", "/ floor", "less traffic",
-                       "baseline mJ", "optimized mJ", "groups"):
-            table.add_column(column, justify="right")
-        for row in rows:
-            table.add_row(f"{row['buffer']:,}", f"{row['baseline_dram_entries']:,}",
-                          f"{row['dram_entries']:,}", f"{row['dram_entries'] / row['floor']:.3f}",
-                          f"{1 - row['dram_entries'] / row['baseline_dram_entries']:.1%}",
-                          f"{row['baseline_energy_pj'] / 1e9:.3f}",
-                          f"{row['energy_pj'] / 1e9:.3f}", str(row["groups"]))
-        console().print(table)
-    best = min(points, key=lambda p: p.plan.total)
-    print(f"{args.model}: {len(points)} buffer sizes; least traffic {best.plan.total:,} entries "
-          f"at {best.buffer:,}")
+        console().print(sweep_table(rows))
+    failed = sum(row["error"] is not None for row in rows)
+    print(f"{len(rows)} points ({failed} refused)" + (f"; table {args.out}" if args.out else ""))
+    return 0
+
+
+def plot(args) -> int:
+    from ..outputs import plots
+    from ..sweep.results import read_rows
+
+    check_output(args.out)
+    if Path(args.out).suffix.lower() not in support.FIGURES:
+        raise UsageError(f"a plot file must end in .png or .svg, got {args.out!r}")
+    check_distinct([args.results], [args.out])
+    if not Path(args.results).exists():
+        raise UsageError(f"no results table at {args.results!r}")
+    rows = read_rows(args.results)
+    save_plot(plots.pareto_fronts(rows), args.out)
+    print(f"{args.out}: Pareto fronts of {len(rows)} points")
     return 0
 
 

@@ -29,9 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, run, help: str, buffer=True, json_help="also write the figures "
-                "as JSON") -> argparse.ArgumentParser:
+                "as JSON", model=None) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help, description=help)
-        sub.add_argument("model", help=MODEL_HELP)
+        sub.add_argument("model", help=MODEL_HELP, nargs=model)
         sub.add_argument("--input-shape", action=_InputShapes, metavar="NAME=DIMS",
                          help="shape of an ONNX input with symbolic dims, e.g. "
                          "data=1x3x224x224 (repeat, or separate several by commas)")
@@ -61,13 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plots", metavar="FOLDER", help="also write every figure as PNG "
                         "and SVG there")
 
-    sweep = command("sweep", commands.sweep, "the network optimized at several buffer sizes",
-                    buffer=False)
-    sweep.add_argument("--buffers", required=True, metavar="SIZES",
-                       help="buffer sizes, e.g. 16K,32K,64K,128K")
-    _search_options(sweep)
-    _device_options(sweep)
-    sweep.add_argument("--plot", metavar="FILE", help="also draw the curve (.png or .svg)")
+    sweep = command("sweep", commands.sweep, "a grid of networks x buffers x DRAM x bits x "
+                    "objectives x traversals, each point optimized on a Dask cluster, a row "
+                    "each in a results table", buffer=False, model="?")
+    sweep.add_argument("--models", metavar="LIST", help="more models, separated by commas")
+    sweep.add_argument("--grid", metavar="FILE", help="the whole grid as a TOML file (its "
+                       "keys: the fields of polyscan.Grid), instead of the axis options")
+    sweep.add_argument("--buffers", metavar="SIZES", help="buffer sizes, e.g. 16K,32K,64K")
+    sweep.add_argument("--dram", metavar="PRESETS", default="ddr3-1600",
+                       help=f"DRAM presets or preset files, separated by commas "
+                       f"({', '.join(builtin_presets())})")
+    sweep.add_argument("--element-bits", metavar="BITS", default="8",
+                       help="bits per element in DRAM, e.g. 8,16")
+    sweep.add_argument("--objective", metavar="LIST", default="traffic",
+                       help=f"objectives, separated by commas ({', '.join(OBJECTIVES)})")
+    sweep.add_argument("--traversal", metavar="LIST", default="all",
+                       help="traversal sets, separated by commas (lex, scan, all)")
+    sweep.add_argument("--no-fusion", action="store_true", help="schedule layers alone")
+    sweep.add_argument("--no-resident", action="store_true",
+                       help="send every tensor between groups through DRAM")
+    sweep.add_argument("--accel", metavar="FILE", default=None,
+                       help="the accelerator every point is timed on (and --objective "
+                       "latency minimises)")
+    sweep.add_argument("--double-buffer", action="store_true",
+                       help="the double-buffered capacity rule at every point")
+    sweep.add_argument("--out", metavar="FILE", help="the results table (.parquet or .csv): "
+                       "points already in it are skipped, each new row written as it finishes")
+    sweep.add_argument("--plans", metavar="FOLDER", help="also write each new point's plan as "
+                       "JSON there")
+    sweep.add_argument("--workers", type=_count, default=None,
+                       help="worker processes of the local Dask cluster (default: the cores; "
+                       "0: run the points here, one after the other)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler to "
+                       "submit to, e.g. tcp://host:8786")
+    sweep.add_argument("--plot", metavar="FILE", help="also draw the Pareto fronts (.png or .svg)")
+
+    plot = subparsers.add_parser("plot", help="the Pareto fronts of a sweep's results table",
+                                 description="the Pareto fronts of a sweep's results table")
+    plot.add_argument("results", help="a results table of polyscan sweep (.parquet or .csv)")
+    plot.add_argument("--out", required=True, metavar="FILE", help="figure file (.png or .svg)")
+    plot.set_defaults(run=commands.plot)
 
     trace = command("trace", commands.trace, "the optimized plan's DRAM requests as a trace for "
                     "DRAMSim2, DRAMSim3 or Ramulator")

@@ -3,6 +3,7 @@ the rules for output files (``polyscan.files``: checked first, written whole at 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -94,7 +95,7 @@ def check_outputs(args, *paths, plot=None, plots=None) -> None:
         check_output(path)
     if plot is not None and Path(plot).suffix.lower() not in FIGURES:
         raise UsageError(f"a plot file must end in .png or .svg, got {plot!r}")
-    inputs = [args.model] if is_model_file(args.model) else []
+    inputs = [args.model] if args.model and is_model_file(args.model) else []
     for given in (getattr(args, "dram", None), getattr(args, "accel", None)):
         if given is not None and Path(given).suffix == ".toml":
             inputs.append(given)  # a preset or accelerator file is an input
@@ -162,3 +163,47 @@ def plan(args, net=None):
                             dram=dram(args), resident=False if args.no_resident else None,
                             accel=accelerator(args),
                             double_buffer=getattr(args, "double_buffer", False))
+
+
+def grid(args):
+    """The grid of ``polyscan sweep``: from ``--grid FILE``, or from MODEL, ``--models`` and
+    the axis options (comma lists); every model is read once here, so a bad one fails before
+    any point runs."""
+    from ..sweep.grid import Grid, load_grid
+
+    axes = [option for option, given in (("MODEL", args.model), ("--models", args.models),
+                                         ("--buffers", args.buffers)) if given]
+    if args.grid is not None:
+        if axes:
+            raise UsageError(f"--grid gives the whole grid: drop {axes[0]}")
+        grid = load_grid(args.grid)
+    else:
+        models = [args.model] if args.model else []
+        models += [m.strip() for m in (args.models or "").split(",") if m.strip()]
+        if not models:
+            raise UsageError("name a model (MODEL or --models), or a grid file (--grid)")
+        if args.buffers is None:
+            raise UsageError("the following arguments are required: --buffers")
+        grid = Grid(models=tuple(models), buffers=tuple(parse_sizes(args.buffers)),
+                    dram=_items(args.dram), element_bits=tuple(
+                        _bits(b) for b in _items(args.element_bits)),
+                    objectives=_items(args.objective), traversals=_items(args.traversal),
+                    fusion=(not args.no_fusion,),
+                    resident=(False,) if args.no_resident else (None,), accel=args.accel,
+                    double_buffer=args.double_buffer, input_shapes=args.input_shape or {},
+                    unknown=args.unknown)
+    for model in grid.models:
+        network(argparse.Namespace(model=model, input_shape=grid.input_shapes,
+                                   unknown=grid.unknown) if is_model_file(model) else
+                argparse.Namespace(model=model, input_shape={}, unknown="error"))
+    return grid
+
+
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _bits(text: str) -> int:
+    if not text.isdigit():
+        raise UsageError(f"--element-bits wants whole numbers such as 8,16, got {text!r}")
+    return int(text)

@@ -112,6 +112,50 @@ def sweep_curve(points: Sequence[SweepPoint]) -> Figure:
     return figure
 
 
+FRONT_METRICS = {"dram_entries": "DRAM traffic (entries)", "energy_pj": "DRAM energy (mJ)",
+                 "makespan_cycles": "makespan (cycles)"}
+
+
+def pareto_fronts(rows: Sequence[dict]) -> Figure:
+    """A sweep's results: per metric (traffic, DRAM energy, makespan where timed), every
+    point against its buffer size, one series per network, DRAM, bits, objective and
+    search setting, and the series' Pareto front (a larger buffer only where it costs
+    less) drawn as a line."""
+    rows = [row for row in rows if row["error"] is None]
+    metrics = [m for m in FRONT_METRICS if any(row[m] is not None for row in rows)]
+    if not metrics:
+        raise PolyscanError("the results hold no finished point to plot")
+    series: dict[str, list[dict]] = {}
+    for row in rows:
+        label = (f"{Path(row['network']).stem} {row['dram']} {row['element_bits']}b "
+                 f"{row['objective']}" + ("" if row["fusion"] else " no fusion"))
+        series.setdefault(label, []).append(row)
+    figure = Figure(figsize=(6.5 * len(metrics), 4.4), layout="constrained")
+    buffers = sorted({row["buffer"] for row in rows})
+    for k, metric in enumerate(metrics):
+        axes = figure.add_subplot(1, len(metrics), k + 1)
+        scale = 1e-9 if metric == "energy_pj" else 1
+        for i, (label, points) in enumerate(sorted(series.items())):
+            points = sorted((r["buffer"], r[metric] * scale) for r in points
+                            if r[metric] is not None)
+            front, least = [], None
+            for buffer, value in points:
+                if least is None or value < least:
+                    front.append((buffer, value))
+                    least = value
+            front.append((points[-1][0], least))  # the front holds to the largest buffer
+            axes.plot(*zip(*points), "o", color=f"C{i % 10}", alpha=0.45)
+            axes.step(*zip(*front), "-", where="post", color=f"C{i % 10}", label=label)
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(buffers, [_size(b) for b in buffers])
+        axes.set_xlabel("on-chip buffer (entries)")
+        axes.set_ylabel(FRONT_METRICS[metric])
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    return figure
+
+
 def fusion_graph(plan: Plan, per_row: int = 10) -> Figure:
     """The network's layers in execution order (a boustrophedon of rows), each fused group
     in its own colour, data edges drawn between layers."""

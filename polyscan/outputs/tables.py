@@ -82,3 +82,21 @@ def time_summary(time) -> str:
             f"{time.accelerator.name}{' double-buffered' if time.double_buffer else ''}: "
             f"compute {time.compute_cycles:,} cycles ({share:.0%} of the time computing), "
             f"utilisation {time.utilisation:.1%}; {energy}{fits}")
+
+
+def sweep_table(rows: list[dict]) -> Table:
+    """One row per grid point: its settings and figures (or why it was refused)."""
+    table = Table(title="sweep")
+    for column in ("network", "buffer", "DRAM", "bits", "objective", "trav.", "fusion",
+                   "DRAM entries", "/ floor", "energy mJ", "DRAM ms", "groups", "search s"):
+        table.add_column(column, justify="left" if column == "network" else "right")
+    for row in rows:
+        settings = [row["network"], f"{row['buffer']:,}", row["dram"], str(row["element_bits"]),
+                    row["objective"], row["traversals"], "yes" if row["fusion"] else "no"]
+        if row["error"] is not None:
+            table.add_row(*settings, f"refused: {row['error']}", *[""] * 5)
+            continue
+        table.add_row(*settings, f"{row['dram_entries']:,}", f"{row['floor_ratio']:.3f}",
+                      f"{row['energy_pj'] / 1e9:.3f}", f"{row['dram_seconds'] * 1e3:.3f}",
+                      str(row["groups"]), f"{row['search_seconds']:.1f}")
+    return table
