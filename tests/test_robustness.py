@@ -430,7 +430,7 @@ MODEL_COMMANDS = {
 
 
 def test_every_command_reads_a_model():
-    assert set(MODEL_COMMANDS) == _commands()
+    assert set(MODEL_COMMANDS) == _commands() - {"plot"}  # plot reads a results table
 
 
 @pytest.mark.parametrize("command", sorted(MODEL_COMMANDS))

@@ -70,7 +70,7 @@ def _on_dask(points: list[Point], grid: Grid, plans: str | None, workers: int | 
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=min(workers or cores(), len(points)),
-                               threads_per_worker=1, processes=True, dashboard_address=None,
+                               threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
