@@ -81,6 +81,7 @@ def sweep(args) -> int:
     check_outputs(args, args.json, args.out, plot=args.plot)
     check_distinct([m for m in grid.models if support.is_model_file(m)],
                    [p for p in (args.json, args.out, args.plot) if p is not None])
+    support.read_models(grid)
     rows = run_sweep(grid, args.out, args.workers, args.scheduler, args.plans,
                      support.progress(args))
     if args.plot is not None:

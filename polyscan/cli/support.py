@@ -167,8 +167,7 @@ def plan(args, net=None):
 
 def grid(args):
     """The grid of ``polyscan sweep``: from ``--grid FILE``, or from MODEL, ``--models`` and
-    the axis options (comma lists); every model is read once here, so a bad one fails before
-    any point runs."""
+    the axis options (comma lists)."""
     from ..sweep.grid import Grid, load_grid
 
     axes = [option for option, given in (("MODEL", args.model), ("--models", args.models),
@@ -192,11 +191,15 @@ def grid(args):
                     resident=(False,) if args.no_resident else (None,), accel=args.accel,
                     double_buffer=args.double_buffer, input_shapes=args.input_shape or {},
                     unknown=args.unknown)
-    for model in grid.models:
-        network(argparse.Namespace(model=model, input_shape=grid.input_shapes,
-                                   unknown=grid.unknown) if is_model_file(model) else
-                argparse.Namespace(model=model, input_shape={}, unknown="error"))
     return grid
+
+
+def read_models(grid) -> None:
+    """Read every model of the grid once, so a bad one fails before any point runs."""
+    for model in grid.models:
+        file = is_model_file(model)
+        network(argparse.Namespace(model=model, input_shape=grid.input_shapes if file else {},
+                                   unknown=grid.unknown if file else "error"))
 
 
 def _items(text: str) -> tuple[str, ...]:
