@@ -2,7 +2,7 @@
 layer schedules."""
 
 from .api import dram_cost, optimize_network, sweep, timing, write_trace
-from .caches import clear_cache
+from .caches import clear_cache, install_store
 from .cost.accelerator import Accelerator, builtin_accelerators, load_accelerator
 from .cost.dram import DramCost, DramSettings
 from .cost.dram.presets import builtin_presets, load_preset
@@ -48,6 +48,9 @@ from .search.compare import OrderComparison, compare_orders
 from .search.optimizer import optimize, search_layer
 from .sweep.grid import Grid, load_grid
 from .sweep.results import read_rows as read_results
+from .sweep.store import from_environment as _cache_from_environment
+
+install_store(_cache_from_environment)  # the on-disk cache (DESIGN 7a), made on first use
 
 __all__ = [
     "Accelerator", "AcceleratorError", "BufferTooSmallError", "CountOverflowError", "DramCost",

@@ -1,7 +1,11 @@
 """Memo tables for what is slow to count and asked for again (closed forms, footprint
 components, search tables): each bounded, least recently used entries dropped first, and all
 emptied by one ``clear_cache()``, so a notebook or a long sweep does not keep every closed
-form it ever counted. Dropping an entry only costs the time to count it again."""
+form it ever counted. Dropping an entry only costs the time to count it again.
+
+What is slowest to count is also kept on disk across runs (``stored``), where an on-disk
+store is installed (``sweep.store``, installed by ``import polyscan``): this module only
+holds the hook, so that the layers below the store can use it."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 _CLEARED: list[Callable[[], None]] = []  # everything clear_cache() empties
+MISSING = object()  # what a store's ``get`` returns for a key it does not hold
+_STORE: list = [None]  # the store, or a function making it on first use, or None
 
 
 class Memo:
@@ -45,3 +51,36 @@ def clear_cache():
     building them; a long-running process may use it to give the memory back)."""
     for clear in _CLEARED:
         clear()
+
+
+def install_store(store) -> None:
+    """Keep ``stored`` values in ``store`` (``get(kind, key)``, ``put(kind, key, value)``),
+    or in what ``store()`` returns on first use when it is a function; None: nowhere."""
+    _STORE[0] = store
+
+
+def active_store():
+    """The installed store (made now if it was installed as a function), or None."""
+    if callable(_STORE[0]) and not hasattr(_STORE[0], "get"):
+        _STORE[0] = _STORE[0]()
+    return _STORE[0]
+
+
+def stored(kind: str, key: tuple, make: Callable[[], Any],
+           encode: Callable[[Any], Any] = lambda value: value,
+           decode: Callable[[Any], Any] = lambda value: value) -> Any:
+    """``make()``, remembered in the installed store under ``(kind, key)`` as ``encode(value)``
+    (plain data: strings, numbers, tuples) and given back as ``decode(data)``. A value that
+    does not decode (an entry damaged on disk) is made again and replaces it."""
+    store = active_store()
+    if store is None:
+        return make()
+    data = store.get(kind, key)
+    if data is not MISSING:
+        try:
+            return decode(data)
+        except Exception:  # noqa: BLE001 - any damage to an entry only means counting again
+            pass
+    value = make()
+    store.put(kind, key, encode(value))
+    return value

@@ -75,3 +75,7 @@ class UsageError(PolyscanError):
 
 class AcceleratorError(PolyscanError):
     """An accelerator description is unknown or malformed, or cannot run a layer."""
+
+
+class CacheError(PolyscanError):
+    """The on-disk cache is set up wrongly (an unusable size limit or folder)."""

@@ -4,6 +4,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, settings
 
+# No test reads what an earlier one left in the on-disk cache (tests/test_cache.py turns it
+# on where it is the subject); subprocesses of the suite inherit this.
+os.environ.setdefault("POLYSCAN_CACHE", "off")
+
 # Closed forms are built on first use of each shape, so single examples can take a while;
 # run counts are set per test. POLYSCAN_EXAMPLES scales them (e.g. 10 for a quick pass).
 settings.register_profile("polyscan", deadline=None, print_blob=True,

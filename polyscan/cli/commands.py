@@ -113,6 +113,32 @@ def plot(args) -> int:
     return 0
 
 
+def cache(args) -> int:
+    from ..sweep.store import from_environment
+
+    store = from_environment()
+    if store is None:
+        print("the on-disk cache is off (POLYSCAN_CACHE=off)")
+        return 0
+    if args.action == "clear":
+        print(f"{store.folder}: removed {_megabytes(store.clear())} of cached entries")
+        return 0
+    usage = store.usage()
+    table = Table("build", "kind", "entries", "MB", title=f"cache {usage.folder}")
+    for (build, kind), (entries, size) in usage.counts.items():
+        table.add_row(build + (" (this one)" if build == usage.build else ""), kind,
+                      f"{entries:,}", f"{size / 1e6:.1f}")
+    if usage.counts:
+        console().print(table)
+    print(f"{usage.folder}: {usage.entries:,} entries, {_megabytes(usage.bytes)} of "
+          f"{_megabytes(usage.limit)}; this build is {usage.build}")
+    return 0
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
 def trace(args) -> int:
     check_outputs(args, args.json, args.out)
     check_trace_target(Path(args.out), args.format)

@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", required=True, metavar="FILE", help="figure file (.png or .svg)")
     plot.set_defaults(run=commands.plot)
 
+    cache = subparsers.add_parser("cache", help="what the on-disk cache of closed forms and "
+                                  "searches holds, or empty it", description="what the on-disk "
+                                  "cache of closed forms and searches holds (info), or empty it "
+                                  "(clear); POLYSCAN_CACHE_DIR, POLYSCAN_CACHE_SIZE and "
+                                  "POLYSCAN_CACHE=off set it up")
+    cache.add_argument("action", choices=("info", "clear"))
+    cache.set_defaults(run=commands.cache)
+
     trace = command("trace", commands.trace, "the optimized plan's DRAM requests as a trace for "
                     "DRAMSim2, DRAMSim3 or Ramulator")
     _search_options(trace)

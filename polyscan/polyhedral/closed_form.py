@@ -15,6 +15,8 @@ from fractions import Fraction
 import islpy as isl
 import numpy as np
 
+from ..caches import stored
+
 _PARAM = isl.dim_type.param
 _DIV = isl.dim_type.div
 LIMIT = 2 ** 62  # largest magnitude counted in int64 (a product of two may not wrap past it)
@@ -23,8 +25,10 @@ LIMIT = 2 ** 62  # largest magnitude counted in int64 (a product of two may not 
 def count_points(points: isl.Set) -> int:
     """The number of elements of a set without parameters, by barvinok (ISL's own
     ``count_val`` enumerates them: 42 s for the iterations of one VGG11 conv, a box)."""
-    card = points.card()
-    return int(card.eval(isl.Point.zero(card.get_domain_space())).to_python())
+    def count() -> int:
+        card = points.card()
+        return int(card.eval(isl.Point.zero(card.get_domain_space())).to_python())
+    return stored("count", (points.to_str(),), count)
 
 
 class ClosedForm:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import islpy as isl
 import numpy as np
 
-from ..caches import Memo, clears
+from ..caches import Memo, clears, stored
 from ..errors import CountOverflowError
 from ..model.nest import RESIDENT, Nest, Operand
 from .closed_form import ClosedForm, count_points
@@ -97,7 +97,11 @@ class Component:
         bounds += [f"o_{d} + T_{d} >= {self.extents[self.dims.index(d)]}" for d in resets]
         tiles = isl.Set("[%s] -> { : %s }" % (", ".join(self.params),
                                               " and ".join(bounds) or "true"))
-        count = points.intersect_params(tiles).card().gist_params(tiles)
+        points = points.intersect_params(tiles)
+        count = stored("closed-form", (points.to_str(),),
+                       lambda: points.card().gist_params(tiles), encode=isl.PwQPolynomial.to_str,
+                       decode=functools.partial(isl.PwQPolynomial.read_from_str,
+                                                points.get_ctx()))
         try:
             return ClosedForm(count, self.params, self.extents + self.extents)
         except OverflowError as error:
@@ -170,7 +174,8 @@ def relation_components(nest: Nest, operand: Operand) -> list[tuple[tuple[str, .
     """``_relation_components``, once per relation (the search's cluster check and the
     closed forms both ask)."""
     key = (nest.domain.to_str(), operand.relation.to_str(), operand.space.to_str())
-    return _RELATIONS.get(key, lambda: _relation_components(nest, operand))
+    return _RELATIONS.get(key, lambda: stored("components", key,
+                                              lambda: _relation_components(nest, operand)))
 
 
 def divided_window(nest: Nest, operand: Operand) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import islpy as isl
 import numpy as np
 
-from ..caches import Memo
+from ..caches import Memo, stored
 from ..model.layer import Layer
 from ..model.nest import Nest
 from ..polyhedral.closed_form import count_points
@@ -116,7 +116,7 @@ def least_peak(nest: Nest) -> int:
         tables = nest_tables(nest, smallest=True)
         batch = Batch(tables, [np.zeros(1, dtype=np.int64) for _ in tables.clusters])
         return int(batch.peaks()[0])
-    return _LEAST_PEAKS.get(nest.shape_key, count)
+    return _LEAST_PEAKS.get(nest.shape_key, lambda: stored("least-peak", nest.shape_key, count))
 
 
 def held_whole(nest: Nest) -> int:

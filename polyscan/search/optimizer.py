@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..caches import stored
 from ..cost.accelerator import Accelerator
 from ..cost.compute import least_macs
 from ..cost.dram import DramCost, DramSettings
@@ -158,10 +159,64 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
     objective = checked_objective(objective)
     if not isinstance(double_buffer, bool):
         raise PolyscanError(f"double_buffer must be True or False, got {double_buffer!r}")
-    tables = tables_for(nest)
     dram = dram or DramSettings()
     if objective == "latency" and accel is None:
         accel = default_accelerator(buffer, dram)
+    settings = (nest, make_schedule, label, buffer, traversals, objective, dram, limit, ties,
+                accel, double_buffer)
+    key = (nest.shape_key, buffer, traversals, objective, repr(dram), repr(dram.device()[0]),
+           limit, ties, repr(accel), double_buffer)
+    found = stored("search", key, lambda: _search(*settings),
+                   encode=functools.partial(_encoded, nest),
+                   decode=lambda data: _decoded(data, *settings))
+    if found is not None:
+        found.seconds = time.perf_counter() - start
+    return found
+
+
+def _encoded(nest: Nest, search: Search | None) -> tuple | None:
+    """What the disk cache keeps of a search: its figures and, per traversal, the schedule
+    as (tile, order) and its traffic and DRAM cost, operands by position (equal-shaped
+    nests of other names share it)."""
+    if search is None:
+        return None
+    position = {key: i for i, key in enumerate(nest.operands)}
+    results = tuple((r.traversal, tuple(r.schedule.tile.items()), tuple(r.schedule.order),
+                     tuple({position[k]: v for k, v in counts.items()}
+                           for counts in (r.traffic.reads, r.traffic.writes,
+                                          r.traffic.recomputed)),
+                     r.traffic.peak, r.traffic.tiles, r.exact_evaluations, r.dram,
+                     r.time is not None)
+                    for r in search.results.values())
+    return search.combinations, search.feasible, search.orders, results
+
+
+def _decoded(data: tuple | None, nest: Nest, make_schedule, label, buffer, traversals,
+             objective, dram, limit, ties, accel, double_buffer) -> Search | None:
+    """The search ``_encoded`` kept, for this nest: schedules made again, makespans counted
+    again (they hold the schedules)."""
+    if data is None:
+        return None
+    combinations, feasible, orders, results = data
+    keys = tuple(nest.operands)
+    search = Search(nest.name, buffer, combinations, feasible, orders, objective)
+    for traversal, tile, order, counts, peak, tiles, evaluated, dram_cost, timed in results:
+        reads, writes, recomputed = ({keys[i]: v for i, v in c.items()} for c in counts)
+        result = TraversalResult(traversal, make_schedule(dict(tile), order, traversal),
+                                 Traffic(reads, writes, peak, tiles, recomputed), evaluated,
+                                 dram_cost)
+        if timed:
+            result = _costed([result], "latency", dram, None, accel, double_buffer)[0]
+        search.results[traversal] = result
+    return search
+
+
+def _search(nest: Nest, make_schedule, label: str, buffer: int, traversals, objective: str,
+            dram: DramSettings, limit: float | None, ties: bool, accel: Accelerator | None,
+            double_buffer: bool) -> Search | None:
+    """``search_nest`` with its arguments checked, not looked up on disk."""
+    start = time.perf_counter()
+    tables = tables_for(nest)
     keep = 1 if objective == "traffic" and not ties else CANDIDATES
     space = Space(tables, make_schedule, label, keep=keep)
     feasible = space.feasible(buffer)

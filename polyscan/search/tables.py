@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..caches import Memo, clears
+from ..caches import Memo, clears, stored
 from ..errors import SearchTooLargeError
 from ..model.nest import ACCUMULATE, EXPORTED, READ, Nest
 from ..polyhedral.footprint import (
@@ -322,6 +322,10 @@ def too_coupled(nest: Nest) -> str | None:
     layer's output read by a 3x3 and a 1x1 branch) couples dims: barvinok's counts over
     many parameters take minutes, and its tables enumerate every tile position. So does a
     window read through a division (``footprint.divided_window``)."""
+    return stored("too-coupled", nest.shape_key, lambda: _too_coupled(nest))
+
+
+def _too_coupled(nest: Nest) -> str | None:
     widest = max((dims for operand in nest.operands.values() if operand.in_buffer
                   for dims, _ in relation_components(nest, operand)), key=len, default=())
     if len(widest) > MAX_COMPONENT_DIMS:
