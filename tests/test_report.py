@@ -231,3 +231,24 @@ def test_an_energy_report_also_compares_with_the_least_traffic_baseline(model):
     assert built.reference.total == reference.total
     assert "lex, no fusion, least traffic" in text and "the seed paper's baseline" in text
     assert built.optimized.dram_cost().energy_pj <= reference.dram_cost().energy_pj
+
+
+def test_the_report_shows_the_pareto_fronts_of_a_results_table(model, tmp_path, capsys):
+    table = tmp_path / "results.csv"
+    assert main(["sweep", model, "--buffers", "512,2K,8K", "--dram", "ddr3-1600,lpddr4-3200",
+                 "--out", str(table), "--workers", "0", "--quiet"]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", model, "--buffer", "2K", "--results", str(table), "--out",
+                 str(page), "--plots", str(tmp_path), "--quiet"]) == 0
+    text = page.read_text()
+    section = text[text.index("<h2>Design-space sweep</h2>"):]
+    assert "<svg" in section and "Pareto fronts of 6 points" in section
+    assert (tmp_path / "pareto.svg").exists()
+    capsys.readouterr()
+    before = table.read_bytes()
+    assert main(["report", model, "--buffer", "2K", "--results", str(table), "--out",
+                 str(table)]) == 2
+    assert "refusing" in capsys.readouterr().err and table.read_bytes() == before
+    assert main(["report", model, "--buffer", "2K", "--results", str(tmp_path / "none.csv"),
+                 "--out", str(tmp_path / "r2.html")]) == 2
+    assert "no results table" in capsys.readouterr().err

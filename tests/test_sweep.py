@@ -141,3 +141,27 @@ def test_a_grid_file_names_every_axis(tmp_path):
     path.write_text('models = ["mobilenet_v2"]\nbuffers = [1]\nbogus = 1\n')
     with pytest.raises(ps.PolyscanError, match="bogus"):
         ps.load_grid(path)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_in_one_line_keeping_its_finished_rows(grid, sequential, tmp_path):
+    out = tmp_path / "results.parquet"
+    started = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from polyscan.cli import main; sys.exit(main(sys.argv[1:]))")
+    with subprocess.Popen([sys.executable, "-c", started, "sweep", grid.models[0], "--buffers",
+                           "1K,4K,16K,64K", "--dram", "ddr3-1600,ddr4-2400,lpddr4-3200",
+                           "--workers", "2", "--out", str(out), "--quiet"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        for _ in range(3000):  # interrupted once the first row is in the table
+            if out.exists() or run.poll() is not None:
+                break
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert err == "polyscan: interrupted\n"
+    kept = ps.read_results(out)
+    assert 1 <= len(kept) < 12
+    rows = ps.sweep(ps.Grid(models=grid.models, buffers=(1024, 4096, 16384, 65536),
+                            dram=("ddr3-1600", "ddr4-2400", "lpddr4-3200")), out, workers=0)
+    assert len(rows) == 12 and all(row in rows for row in kept)

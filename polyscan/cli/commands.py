@@ -55,9 +55,10 @@ def report(args) -> int:
     check_outputs(args, args.json, args.out, plots=args.plots)
     buffer = support.parse_size(args.buffer)
     sweep_buffers = support.parse_sizes(args.sweep) if args.sweep is not None else []
+    results = _results(args.results, [args.out, args.json]) if args.results else []
     built = build_report(support.network(args), buffer, args.objective,
                          support.dram(args), sweep_buffers, support.progress(args),
-                         support.accelerator(args), args.double_buffer)
+                         support.accelerator(args), args.double_buffer, results)
     html = built.html()  # everything is computed before the first file is written
     record = {"network": built.network, "buffer": buffer,
               "configurations": {label: plan.to_dict() for label, plan in built.plans.items()},
@@ -99,18 +100,24 @@ def sweep(args) -> int:
 
 def plot(args) -> int:
     from ..outputs import plots
-    from ..sweep.results import read_rows
 
     check_output(args.out)
     if Path(args.out).suffix.lower() not in support.FIGURES:
         raise UsageError(f"a plot file must end in .png or .svg, got {args.out!r}")
-    check_distinct([args.results], [args.out])
-    if not Path(args.results).exists():
-        raise UsageError(f"no results table at {args.results!r}")
-    rows = read_rows(args.results)
+    rows = _results(args.results, [args.out])
     save_plot(plots.pareto_fronts(rows), args.out)
     print(f"{args.out}: Pareto fronts of {len(rows)} points")
     return 0
+
+
+def _results(path: str, outputs) -> list[dict]:
+    """The rows of the results table at ``path``, an input none of ``outputs`` may be."""
+    from ..sweep.results import read_rows
+
+    check_distinct([path], [o for o in outputs if o is not None])
+    if not Path(path).exists():
+        raise UsageError(f"no results table at {path!r}")
+    return read_rows(path)
 
 
 def cache(args) -> int:

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     _device_options(report)
     report.add_argument("--sweep", metavar="SIZES", help="also sweep these buffer sizes, "
                         "e.g. 16K,32K,64K,128K")
+    report.add_argument("--results", metavar="TABLE", help="also show the Pareto fronts of "
+                        "this results table of polyscan sweep (.parquet or .csv)")
     report.add_argument("--out", required=True, metavar="FILE", help="HTML file to write")
     report.add_argument("--plots", metavar="FOLDER", help="also write every figure as PNG "
                         "and SVG there")

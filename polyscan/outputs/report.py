@@ -63,6 +63,7 @@ class Report:
     # objective is not traffic: the seed paper's baseline
     accel: Accelerator | None = None  # the accelerator the optimized plan is timed on
     #                                   (None: the plan's own, else zigzag-like)
+    results: list[dict] = field(default_factory=list)  # rows of a sweep's results table
 
     @functools.cached_property
     def time(self) -> TimeCost:
@@ -89,6 +90,8 @@ class Report:
         if self.points:
             figures["sweep"] = plots.sweep_curve(self.points)
         figures["occupancy"] = plots.buffer_occupancy(self.time, self.buffer)
+        if self.results:
+            figures["pareto"] = plots.pareto_fronts(self.results)
         return figures
 
     def save_plots(self, folder) -> list[Path]:
@@ -118,6 +121,12 @@ class Report:
         if self.points:
             parts += ["<h2>Buffer sweep</h2>", _figure(figures["sweep"], "Traffic against "
                       "buffer size."), self.sweep_table()]
+        if self.results:
+            networks = sorted({row["network"] for row in self.results})
+            parts += ["<h2>Design-space sweep</h2>", _figure(
+                figures["pareto"], f"Pareto fronts of {len(self.results)} points of a sweep "
+                f"({', '.join(networks)}): buffer size against DRAM energy, traffic and "
+                f"latency per network and DRAM preset (docs/sweeps.md).")]
         parts.append(self.footer())
         return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 f"<title>polyscan report: {_e(self.network)}</title>\n"
@@ -217,9 +226,10 @@ class Report:
 def build_report(net: Network, buffer: int, objective: str = "traffic",
                  dram: DramSettings | None = None, sweep_buffers: Sequence[int] = (),
                  progress: bool | None = None, accel: Accelerator | None = None,
-                 double_buffer: bool = False) -> Report:
+                 double_buffer: bool = False, results: Sequence[dict] = ()) -> Report:
     """Optimize ``net`` in the four configurations (and over ``sweep_buffers``), timed on
-    ``accel`` under the double-buffered capacity rule where asked."""
+    ``accel`` under the double-buffered capacity rule where asked; ``results``: the rows of
+    a sweep's results table, whose Pareto fronts the report shows."""
     with progress_bar(progress) as report:
         plans = {label: optimize_network(net, buffer, fusion=fusion, traversals=traversals,
                                          progress=report, objective=objective, dram=dram,
@@ -233,7 +243,8 @@ def build_report(net: Network, buffer: int, objective: str = "traffic",
         points = [done[b] for b in sorted(set(sweep_buffers))]
         reference = None if objective == "traffic" else optimize_network(
             net, buffer, fusion=False, traversals=("lex",), progress=report, dram=dram)
-    return Report(net.name, buffer, objective, plans, points, reference, accel)
+    return Report(net.name, buffer, objective, plans, points, reference, accel,
+                  list(results))
 
 
 def _accel_option(accel: Accelerator) -> str:
