@@ -51,10 +51,10 @@ def main():
                           "--dram", args.dram, "--workers", str(workers), "--out",
                           str(folder / table)], folder / cache)
 
-        runs = [("1 worker, cold cache", grid(1, "one", "one.parquet"))]
-        runs.append(("2 workers, cold cache", grid(2, "two", "two.parquet")))
-        runs.append(("2 workers, warm cache", grid(2, "two", "two-again.parquet")))
-        runs.append(("1 worker, warm cache", grid(1, "one", "one-again.parquet")))
+        runs = [("1 worker, cold cache", grid(1, "one", "one.parquet")),
+                ("1 worker, warm cache", grid(1, "one", "one-again.parquet")),
+                ("2 workers, cold cache", grid(2, "two", "two.parquet")),
+                ("2 workers, warm cache", grid(2, "two", "two-again.parquet"))]
         optimize = ["optimize", "mobilenet_v2", "--buffer", "64K", "--quiet"]
         single = [("optimize mobilenet_v2 64K, cold cache", timed(optimize, folder / "opt")),
                   ("optimize mobilenet_v2 64K, warm cache", timed(optimize, folder / "opt"))]
