@@ -54,8 +54,9 @@ def clear_cache():
 
 
 def install_store(store) -> None:
-    """Keep ``stored`` values in ``store`` (``get(kind, key)``, ``put(kind, key, value)``),
-    or in what ``store()`` returns on first use when it is a function; None: nowhere."""
+    """Keep ``stored`` values in ``store`` (``get(kind, key)``, ``peek(kind, key)``: a get
+    that counts no miss, ``put(kind, key, value)``), or in what ``store()`` returns on first
+    use when it is a function; None: nowhere."""
     _STORE[0] = store
 
 
@@ -64,6 +65,19 @@ def active_store():
     if callable(_STORE[0]) and not hasattr(_STORE[0], "get"):
         _STORE[0] = _STORE[0]()
     return _STORE[0]
+
+
+def peek(kind: str, key: tuple, decode: Callable[[Any], Any] = lambda value: value) -> Any:
+    """What ``stored`` holds under ``(kind, key)``, decoded, or MISSING: nothing is made
+    (the store's ``peek``: an absent entry is no miss)."""
+    store = active_store()
+    data = MISSING if store is None else store.peek(kind, key)
+    if data is not MISSING:
+        try:
+            return decode(data)
+        except Exception:  # noqa: BLE001 - a damaged entry is as good as none
+            pass
+    return MISSING
 
 
 def stored(kind: str, key: tuple, make: Callable[[], Any],

@@ -28,6 +28,7 @@ from ..search.optimizer import (
     search_nest,
 )
 from ..search.tables import too_coupled
+from .ahead import searching_ahead
 from .graph import Network
 from .plan import Group, Plan
 from .residency import NONE, Holding, Residency
@@ -82,11 +83,12 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     planner = _Planner(net, buffer, traversals, max_group if fusion else 1, objective,
                        dram, progress, accel, double_buffer)
     resident = fusion if resident is None else resident
-    steps, cost = planner.shortest(Residency(net, enabled=False))
-    if resident:
-        better = planner.shortest(Residency(net), upper=cost)
-        steps = better[0] if better is not None else steps
-    groups = [planner.group(step) for step in steps]
+    with searching_ahead(planner):
+        steps, cost = planner.shortest(Residency(net, enabled=False))
+        if resident:
+            better = planner.shortest(Residency(net), upper=cost)
+            steps = better[0] if better is not None else steps
+        groups = [planner.group(step) for step in steps]
     if progress:
         progress(len(net.layers), len(net.layers), f"{net.name}: done")
     compulsory = sum(lower_bound(layer, buffer).compulsory for layer in net.layers)

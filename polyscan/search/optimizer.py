@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..caches import stored
+from ..caches import MISSING, peek, stored
 from ..cost.accelerator import Accelerator
 from ..cost.compute import least_macs
 from ..cost.dram import DramCost, DramSettings
@@ -166,6 +166,13 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
                 accel, double_buffer)
     key = (nest.shape_key, buffer, traversals, objective, repr(dram), repr(dram.device()[0]),
            limit, ties, repr(accel), double_buffer)
+    if limit is not None and objective != "latency" and not ties and not double_buffer:
+        unbounded = peek("search", key[:6] + (None,) + key[7:],
+                         lambda data: _decoded(data, *settings))
+        if unbounded is not MISSING:  # the optimum, searched without a limit, answers any
+            figure = unbounded.best.figure(objective)  # (energy keeps a cost at the limit)
+            beats = figure < limit if objective == "traffic" else figure <= limit
+            return unbounded if beats else None
     found = stored("search", key, lambda: _search(*settings),
                    encode=functools.partial(_encoded, nest),
                    decode=lambda data: _decoded(data, *settings))

@@ -19,6 +19,13 @@ MIN_COMBINATIONS = 20_000  # below this, forking costs more than it saves
 _IN_CHILD = False
 
 
+def stay_on_one_core():
+    """From now on this process forks no children for its batches (it is itself a helper
+    beside the main process: ``network.ahead``)."""
+    global _IN_CHILD
+    _IN_CHILD = True
+
+
 def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

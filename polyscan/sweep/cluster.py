@@ -69,9 +69,11 @@ def _on_dask(points: list[Point], grid: Grid, plans: str | None, workers: int | 
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=min(workers or cores(), len(points)),
-                               threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+        count = min(workers or cores(), len(points))
+        environment = {} if count < cores() else {"POLYSCAN_AHEAD": "off"}  # no core to spare
+        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR,
+                               env=environment)
         client = Client(cluster)
     else:
         try:

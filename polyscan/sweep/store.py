@@ -106,6 +106,13 @@ class DiskStore:
     def get(self, kind: str, key: tuple):
         """The value stored under ``(kind, key)``, or MISSING (absent, damaged, another
         key of the same hash)."""
+        value = self.peek(kind, key)
+        if value is MISSING:
+            self.misses += 1
+        return value
+
+    def peek(self, kind: str, key: tuple):
+        """``get``, but an absent entry is not a miss: the caller counts nothing if so."""
         path = self._path(kind, key)
         try:
             data = path.read_bytes()
@@ -118,7 +125,6 @@ class DiskStore:
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
                 AttributeError, ImportError, IndexError):
             pass  # absent, or damaged: counted again and written over
-        self.misses += 1
         return MISSING
 
     def put(self, kind: str, key: tuple, value) -> None:

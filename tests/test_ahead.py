@@ -1,0 +1,155 @@
+"""The helper searching ahead of the partition search (``network.ahead``): an optimum searched
+without a limit answers a search under any limit exactly as that search would, so a plan is
+the same whatever the helper finished before the planner needed it; the helper is gone when
+the planner is done, however it ended."""
+
+import contextlib
+import functools
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import conv2d_layers, depthwise_layers, pointwise_layers
+from test_cache import figures, use
+from test_residency import small_networks
+
+import polyscan as ps
+from polyscan.model.schedule import Schedule
+from polyscan.network import ahead, partition
+from polyscan.network.graph import NetworkBuilder
+from polyscan.search import optimizer
+from polyscan.search.bounds import least_peak
+from polyscan.sweep.store import DiskStore
+
+SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def searched(layer, buffer, objective, limit):
+    return optimizer.search_nest(layer.nest, functools.partial(Schedule, layer), layer.name,
+                                 buffer, objective=objective, limit=limit)
+
+
+def outline(search):
+    """What a search answered: None, or each traversal's schedule and figures."""
+    if search is None:
+        return None
+    return {t: (r.schedule.tile, r.schedule.order, r.total, r.tiles, r.peak,
+                None if r.dram is None else r.dram.energy_pj)
+            for t, r in search.results.items()}
+
+
+@SLOW
+@given(layer=st.one_of(conv2d_layers(), depthwise_layers(), pointwise_layers()),
+       room=st.integers(0, 2000), objective=st.sampled_from(["traffic", "energy"]),
+       scale=st.sampled_from([0.5, 1.0, 1.0001, 3.0]))
+def test_an_unbounded_optimum_answers_a_bounded_search_as_that_search_would(
+        tmp_path_factory, monkeypatch, layer, room, objective, scale):
+    buffer = least_peak(layer.nest) + room
+    use(None)
+    best = searched(layer, buffer, objective, None).best.figure(objective)
+    limit = best * scale  # below, at, just above and well above the optimum
+    expected = outline(searched(layer, buffer, objective, limit))
+    use(DiskStore(tmp_path_factory.mktemp("cache")))
+    try:
+        searched(layer, buffer, objective, None)  # the helper's search, kept on disk
+        counted = []
+        monkeypatch.setattr(optimizer, "_search", lambda *a: counted.append(a))
+        assert outline(searched(layer, buffer, objective, limit)) == expected
+        assert counted == []  # answered from the unbounded optimum, not searched
+    finally:
+        monkeypatch.undo()
+        use(None)
+
+
+@contextlib.contextmanager
+def finished_ahead(planner):
+    """The helper's other extreme: all of its work done before the planner starts."""
+    ahead.search_ahead(planner)
+    yield
+
+
+@SLOW
+@given(net=small_networks(), room=st.integers(0, 300),
+       objective=st.sampled_from(["traffic", "energy"]), whole=st.booleans())
+def test_a_plan_is_the_same_whatever_the_helper_finished(tmp_path_factory, monkeypatch, net,
+                                                         room, objective, whole):
+    buffer = 2 * max(least_peak(layer.nest) for layer in net.layers) + room
+    use(None)
+    fresh = ps.optimize_network(net, buffer, objective=objective)
+    use(DiskStore(tmp_path_factory.mktemp("cache")))
+    try:
+        if whole:
+            monkeypatch.setattr(partition, "searching_ahead", finished_ahead)
+        plan = ps.optimize_network(net, buffer, objective=objective)  # else forked, racing
+        assert figures(plan) == figures(fresh)
+    finally:
+        monkeypatch.undo()
+        use(None)
+
+
+@pytest.fixture
+def helpers(tmp_path, monkeypatch):
+    """The helpers started while a test runs (their process ids), with a store on."""
+    started = []
+    original = ahead._stop
+
+    def stop(child):
+        started.append(child)
+        original(child)
+    monkeypatch.setattr(ahead, "_stop", stop)
+    monkeypatch.delenv("POLYSCAN_AHEAD", raising=False)
+    monkeypatch.setattr(ahead, "cores", lambda: 2)
+    use(DiskStore(tmp_path / "cache"))
+    yield started
+    use(None)
+
+
+def block() -> ps.Network:
+    """An inverted residual block on a 28x28 image: a few runs to search, in seconds."""
+    net = NetworkBuilder("block")
+    expand = net.add(ps.pointwise(16, 64, 28, 28, name="expand"))
+    spread = net.add(ps.depthwise(64, 28, 28, kernel=3, padding=1, name="spread"), expand)
+    net.add(ps.pointwise(64, 16, 28, 28, name="project"), spread)
+    return net.build()
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_the_helper_is_gone_when_the_plan_is_done(helpers):
+    net = block()
+    plan = ps.optimize_network(net, 8192)
+    assert len(helpers) == 1 and gone(helpers[0])
+    use(None)
+    assert figures(ps.optimize_network(net, 8192)) == figures(plan)
+
+
+def test_the_helper_is_gone_when_the_search_fails_midway(helpers):
+    class Stop(Exception):
+        pass
+
+    def progress(done, total, what):
+        if done >= 3:
+            raise Stop
+    with pytest.raises(Stop):
+        ps.optimize_network(block(), 8192, progress=progress)
+    assert len(helpers) == 1 and gone(helpers[0])
+
+
+def test_no_helper_where_it_cannot_serve_or_is_turned_off(helpers, monkeypatch):
+    net = block()
+    ps.optimize_network(net, 8192, objective="latency")  # branch and bound: no answer
+    ps.optimize_network(net, 8192, double_buffer=True)
+    monkeypatch.setenv("POLYSCAN_AHEAD", "off")
+    ps.optimize_network(net, 8192)
+    monkeypatch.delenv("POLYSCAN_AHEAD")
+    use(None)  # no store to leave its work in
+    ps.optimize_network(net, 8192)
+    assert helpers == []
