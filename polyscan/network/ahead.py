@@ -56,23 +56,27 @@ def searching_ahead(planner):
 
 
 def search_ahead(planner) -> None:
-    """What the helper does: every run the planner may search, entered with nothing
-    resident, searched without a limit into the store; runs of one layer first, then of two,
-    ..., each length from the network's end (the planner starts at its beginning)."""
+    """What the helper does, from the network's end (the planner starts at its beginning):
+    first what the planner asks of every run it considers (what the run touches, whether it
+    can be tabulated, its least peak), then every run that fits, entered with nothing
+    resident, searched without a limit; runs of one layer first, then of two, ..."""
     n = len(planner.layers)
-    for length in range(1, planner.longest + 1):
-        for last in range(n - 1, length - 2, -1):
-            run = planner.run(last - length + 1, last)
-            if not run.valid or not run.feeds_later:
-                continue
-            if length > 1 and run.too_coupled:
-                continue
-            try:
-                if can_fit(run.nest, planner.buffer):
-                    run.search(planner.buffer, planner.traversals, {}, planner.objective,
-                               planner.dram, None, NONE)
-            except PolyscanError:  # too large to count: the planner says so itself
-                continue
+    runs = [planner.run(last - length + 1, last) for length in range(1, planner.longest + 1)
+            for last in range(n - 1, length - 2, -1)]
+    runs = [run for run in runs if run.valid and run.feeds_later]
+    fitting = []
+    for run in runs:
+        try:
+            run.compulsory()
+            if (len(run.layers) == 1 or not run.too_coupled) and \
+                    can_fit(run.nest, planner.buffer):
+                fitting.append(run)
+        except PolyscanError:  # too large to count: the planner says so itself
+            continue
+    for run in fitting:
+        with contextlib.suppress(PolyscanError):
+            run.search(planner.buffer, planner.traversals, {}, planner.objective,
+                       planner.dram, None, NONE)
 
 
 def _help(planner) -> None:
