@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import conv2d_layers, depthwise_layers, pointwise_layers
 from test_cache import figures, use
+from test_models import MODELS
 from test_residency import small_networks
 
 import polyscan as ps
@@ -153,3 +154,26 @@ def test_no_helper_where_it_cannot_serve_or_is_turned_off(helpers, monkeypatch):
     use(None)  # no store to leave its work in
     ps.optimize_network(net, 8192)
     assert helpers == []
+
+
+def test_a_real_export_is_planned_the_same_after_the_helper(tmp_path, monkeypatch):
+    net = ps.load_onnx(MODELS / "torchvision_squeezenet1_1.onnx")
+    searches = []
+    original = optimizer._search
+    monkeypatch.setattr(optimizer, "_search", lambda *a: searches.append(a) or original(*a))
+    use(None)
+    fresh = ps.optimize_network(net, 65536)
+    alone = len(searches)
+
+    @contextlib.contextmanager
+    def then_counted(planner):
+        with finished_ahead(planner):
+            searches.clear()  # the planner's own searches from here
+            yield
+    use(DiskStore(tmp_path / "cache"))
+    try:
+        monkeypatch.setattr(partition, "searching_ahead", then_counted)
+        assert figures(ps.optimize_network(net, 65536)) == figures(fresh)
+        assert len(searches) < alone  # the helper's optima answered some of them
+    finally:
+        use(None)
