@@ -71,13 +71,7 @@ def peek(kind: str, key: tuple, decode: Callable[[Any], Any] = lambda value: val
     """What ``stored`` holds under ``(kind, key)``, decoded, or MISSING: nothing is made
     (the store's ``peek``: an absent entry is no miss)."""
     store = active_store()
-    data = MISSING if store is None else store.peek(kind, key)
-    if data is not MISSING:
-        try:
-            return decode(data)
-        except Exception:  # noqa: BLE001 - a damaged entry is as good as none
-            pass
-    return MISSING
+    return MISSING if store is None else _decoded(store.peek(kind, key), decode)
 
 
 def stored(kind: str, key: tuple, make: Callable[[], Any],
@@ -89,12 +83,18 @@ def stored(kind: str, key: tuple, make: Callable[[], Any],
     store = active_store()
     if store is None:
         return make()
-    data = store.get(kind, key)
-    if data is not MISSING:
-        try:
-            return decode(data)
-        except Exception:  # noqa: BLE001 - any damage to an entry only means counting again
-            pass
-    value = make()
-    store.put(kind, key, encode(value))
+    value = _decoded(store.get(kind, key), decode)
+    if value is MISSING:
+        value = make()
+        store.put(kind, key, encode(value))
     return value
+
+
+def _decoded(data: Any, decode: Callable[[Any], Any]) -> Any:
+    """``decode(data)``, or MISSING where there is no entry or it does not decode."""
+    if data is MISSING:
+        return MISSING
+    try:
+        return decode(data)
+    except Exception:  # noqa: BLE001 - any damage to an entry only means counting again
+        return MISSING
