@@ -74,6 +74,14 @@ def peek(kind: str, key: tuple, decode: Callable[[Any], Any] = lambda value: val
     return MISSING if store is None else _decoded(store.peek(kind, key), decode)
 
 
+def keep(kind: str, key: tuple, data: Any) -> None:
+    """Put ``data`` (plain data, as ``stored`` encodes it) under ``(kind, key)`` in the
+    installed store, if any: a fact learnt on the way that another search can read."""
+    store = active_store()
+    if store is not None:
+        store.put(kind, key, data)
+
+
 def stored(kind: str, key: tuple, make: Callable[[], Any],
            encode: Callable[[Any], Any] = lambda value: value,
            decode: Callable[[Any], Any] = lambda value: value) -> Any:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..caches import MISSING, peek, stored
+from ..caches import MISSING, keep, peek, stored
 from ..cost.accelerator import Accelerator
 from ..cost.compute import least_macs
 from ..cost.dram import DramCost, DramSettings
@@ -167,17 +167,40 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
     key = (nest.shape_key, buffer, traversals, objective, repr(dram), repr(dram.device()[0]),
            limit, ties, repr(accel), double_buffer)
     if limit is not None and objective != "latency" and not ties and not double_buffer:
-        unbounded = peek("search", key[:6] + (None,) + key[7:],
-                         lambda data: _decoded(data, *settings))
-        if unbounded is not MISSING:  # the optimum, searched without a limit, answers any
-            figure = unbounded.best.figure(objective)  # (energy keeps a cost at the limit)
-            beats = figure < limit if objective == "traffic" else figure <= limit
-            return unbounded if beats else None
-    found = stored("search", key, lambda: _search(*settings),
-                   encode=functools.partial(_encoded, nest),
-                   decode=lambda data: _decoded(data, *settings))
+        found = _shared(key, settings)
+    else:
+        found = stored("search", key, lambda: _search(*settings),
+                       encode=functools.partial(_encoded, nest),
+                       decode=lambda data: _decoded(data, *settings))
     if found is not None:
         found.seconds = time.perf_counter() - start
+    return found
+
+
+def _shared(key: tuple, settings: tuple) -> Search | None:
+    """A search under a limit, through what the store knows of the nest without a limit:
+    its optimum answers every limit (energy keeps a cost at the limit), and "nothing below
+    L" answers every limit up to L. A search under a limit that finds something has found
+    the optimum itself (every traversal reports its own: ``_search``), so what it finds is
+    kept as the unbounded optimum, and what it does not find raises the known L. Searches
+    of the same run under other limits (the partition search's helper, another cut) then
+    need not search again."""
+    nest, objective, limit = settings[0], settings[5], settings[7]
+    unbounded = key[:6] + (None,) + key[7:]
+    optimum = peek("search", unbounded, lambda data: _decoded(data, *settings))
+    if optimum is not MISSING:
+        figure = optimum.best.figure(objective)
+        return optimum if (figure < limit if objective == "traffic" else figure <= limit) \
+            else None
+    below = peek("nothing-below", unbounded)
+    below = below if isinstance(below, (int, float)) else None  # absent, or damaged
+    if below is not None and limit <= below:
+        return None
+    found = _search(*settings)
+    if found is not None:
+        keep("search", unbounded, _encoded(nest, found))
+    else:
+        keep("nothing-below", unbounded, limit if below is None else max(below, limit))
     return found
 
 
