@@ -1,9 +1,9 @@
-"""The helper searching ahead of the partition search (``network.ahead``): an optimum searched
-without a limit answers a search under any limit exactly as that search would, so a plan is
-the same whatever the helper finished before the planner needed it; the helper is gone when
-the planner is done, however it ended."""
+"""The partition search's first pass met in the middle, its second half walked by a helper
+(``network.ahead``): what one search finds or rules out answers later searches of the same
+nest exactly as they would; the pass met at any cut is the forward shortest path; a plan is
+the same with the helper, without it or when it fails; the helper is gone when the planner
+is done, however it ended."""
 
-import contextlib
 import functools
 import os
 
@@ -16,11 +16,14 @@ from test_models import MODELS
 from test_residency import small_networks
 
 import polyscan as ps
+from polyscan.cost.dram import DramSettings
 from polyscan.model.schedule import Schedule
 from polyscan.network import ahead, partition
 from polyscan.network.graph import NetworkBuilder
+from polyscan.network.residency import Residency
 from polyscan.search import optimizer
 from polyscan.search.bounds import least_peak
+from polyscan.search.optimizer import SEARCHABLE, default_accelerator
 from polyscan.sweep.store import DiskStore
 
 SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[
@@ -64,27 +67,73 @@ def test_an_unbounded_optimum_answers_a_bounded_search_as_that_search_would(
         use(None)
 
 
-@contextlib.contextmanager
-def finished_ahead(planner):
-    """The helper's other extreme: all of its work done before the planner starts."""
-    ahead.search_ahead(planner)
-    yield
+@SLOW
+@given(layer=st.one_of(conv2d_layers(), depthwise_layers(), pointwise_layers()),
+       room=st.integers(0, 2000), objective=st.sampled_from(["traffic", "energy"]),
+       first=st.sampled_from([0.5, 1.0, 1.0001, 3.0]),
+       then=st.sampled_from([None, 0.25, 0.5, 0.9, 1.0, 1.0001, 3.0]))
+def test_what_a_bounded_search_finds_or_rules_out_answers_later_searches_as_they_would(
+        tmp_path_factory, monkeypatch, layer, room, objective, first, then):
+    buffer = least_peak(layer.nest) + room
+    use(None)
+    best = searched(layer, buffer, objective, None).best.figure(objective)
+    later = None if then is None else best * then
+    expected = outline(searched(layer, buffer, objective, later))
+    use(DiskStore(tmp_path_factory.mktemp("cache")))
+    try:
+        searched(layer, buffer, objective, best * first)  # found (the optimum) or not
+        counted = []
+        original = optimizer._search
+        monkeypatch.setattr(optimizer, "_search", lambda *a: counted.append(a) or original(*a))
+        assert outline(searched(layer, buffer, objective, later)) == expected
+        ruled_out = best * first <= best if objective == "traffic" else best * first < best
+        answered = not ruled_out or (later is not None and later <= best * first)
+        assert (counted == []) == answered  # searched again only where nothing answers
+    finally:
+        monkeypatch.undo()
+        use(None)
 
 
 @SLOW
 @given(net=small_networks(), room=st.integers(0, 300),
-       objective=st.sampled_from(["traffic", "energy"]), whole=st.booleans())
-def test_a_plan_is_the_same_whatever_the_helper_finished(tmp_path_factory, monkeypatch, net,
-                                                         room, objective, whole):
+       objective=st.sampled_from(["traffic", "energy", "latency"]), data=st.data())
+def test_the_first_pass_met_anywhere_in_the_middle_is_the_forward_shortest_path(
+        net, room, objective, data):
     buffer = 2 * max(least_peak(layer.nest) for layer in net.layers) + room
     use(None)
-    fresh = ps.optimize_network(net, buffer, objective=objective)
+    planner = partition._Planner(net, buffer, SEARCHABLE, 8, objective, DramSettings(), None,
+                                 default_accelerator(buffer, DramSettings()), False)
+    planner.middle = data.draw(st.integers(0, len(net.layers) - 1))
+    steps, cost = planner.first_pass()
+    forward = planner.shortest(Residency(net, enabled=False))[1]
+    assert cost == pytest.approx(forward, rel=1e-12)
+    assert [name for step in steps for name in step.group.layers] == \
+        [layer.name for layer in net.layers]  # the groups cover the layers, in order
+    assert sum(step.group.measure(objective) for step in steps) == pytest.approx(cost)
+
+
+@SLOW
+@given(net=small_networks(), room=st.integers(0, 300),
+       objective=st.sampled_from(["traffic", "energy"]), fails=st.booleans())
+def test_a_plan_is_the_same_with_the_helper_without_it_or_when_it_fails(
+        tmp_path_factory, monkeypatch, net, room, objective, fails):
+    buffer = 2 * max(least_peak(layer.nest) for layer in net.layers) + room
+    use(None)
+    fresh = ps.optimize_network(net, buffer, objective=objective)  # no store: no helper
+    monkeypatch.delenv("POLYSCAN_AHEAD", raising=False)
+    monkeypatch.setattr(ahead, "cores", lambda: 2)
+    if fails:  # the helper's half fails in the helper only: the planner walks it itself
+        parent, original = os.getpid(), partition._Planner.to_end
+
+        def to_end(planner, middle):
+            if os.getpid() != parent:
+                raise RuntimeError("the helper fails")
+            return original(planner, middle)
+        monkeypatch.setattr(partition._Planner, "to_end", to_end)
     use(DiskStore(tmp_path_factory.mktemp("cache")))
     try:
-        if whole:
-            monkeypatch.setattr(partition, "searching_ahead", finished_ahead)
-        plan = ps.optimize_network(net, buffer, objective=objective)  # else forked, racing
-        assert figures(plan) == figures(fresh)
+        assert figures(ps.optimize_network(net, buffer, objective=objective)) == \
+            figures(fresh)
     finally:
         monkeypatch.undo()
         use(None)
@@ -156,24 +205,20 @@ def test_no_helper_where_it_cannot_serve_or_is_turned_off(helpers, monkeypatch):
     assert helpers == []
 
 
-def test_a_real_export_is_planned_the_same_after_the_helper(tmp_path, monkeypatch):
+def test_a_real_export_is_planned_the_same_with_the_helper(tmp_path, monkeypatch):
     net = ps.load_onnx(MODELS / "torchvision_squeezenet1_1.onnx")
-    searches = []
+    searches = []  # the planner's own (a forked helper counts into its copy)
     original = optimizer._search
     monkeypatch.setattr(optimizer, "_search", lambda *a: searches.append(a) or original(*a))
+    monkeypatch.delenv("POLYSCAN_AHEAD", raising=False)
+    monkeypatch.setattr(ahead, "cores", lambda: 2)
     use(None)
     fresh = ps.optimize_network(net, 65536)
     alone = len(searches)
-
-    @contextlib.contextmanager
-    def then_counted(planner):
-        with finished_ahead(planner):
-            searches.clear()  # the planner's own searches from here
-            yield
+    searches.clear()
     use(DiskStore(tmp_path / "cache"))
     try:
-        monkeypatch.setattr(partition, "searching_ahead", then_counted)
         assert figures(ps.optimize_network(net, 65536)) == figures(fresh)
-        assert len(searches) < alone  # the helper's optima answered some of them
+        assert len(searches) < alone  # the helper searched the second half
     finally:
         use(None)

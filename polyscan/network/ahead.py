@@ -1,16 +1,16 @@
-"""The second core for the partition search: while the planner walks the cuts forwards, a
-forked helper searches the network's runs without a limit, from the last layer backwards and
-the shortest runs first, and leaves what it counts in the on-disk store (``sweep.store``).
-The planner finds it there: closed forms, least peaks and footprint components, and whole
-optimal schedules, since an optimum searched without a limit answers a search under any
-limit (``search.optimizer.search_nest``). The helper only writes what the planner would count
-itself, so the plan is the same with it or without it (tests/test_ahead.py); it only saves
-time.
+"""The second core for the partition search. Its first pass (every tensor through DRAM) is a
+shortest path over the cuts met in the middle (``partition._Planner.first_pass``): the
+planner walks the cuts forwards to the middle while a forked helper walks them backwards
+from the network's end to it. The helper sends back its half (per cut, the least cost to the
+end and the group that starts there: a few numbers) and leaves every search it made in the
+on-disk store (``sweep.store``), where the planner reads the schedules of those groups.
+Without a helper the planner walks both halves itself, and the plan is the same.
 
-It runs where the store is on, fork exists, this process has two cores, and
-``POLYSCAN_AHEAD`` is not ``off`` (a sweep turns it off where its workers fill the cores), for
-the traffic and energy objectives of single-buffered plans (the others search by branch and
-bound: an unbounded optimum does not answer them).
+A helper runs where the store is on, fork exists, this process has two cores, and
+``POLYSCAN_AHEAD`` is not ``off`` (a sweep turns it off where its workers fill the cores),
+for the traffic and energy objectives of single-buffered plans (latency and double
+buffering search by branch and bound, whose results the store does not share between
+limits).
 """
 
 from __future__ import annotations
@@ -18,75 +18,69 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..caches import active_store
-from ..errors import PolyscanError
-from ..search.bounds import can_fit
 from ..search.parallel import cores, stay_on_one_core
-from .residency import NONE
 
 STOP_WAIT = 2.0  # seconds the helper gets to finish its current write when stopped
 
 
 def wanted(planner) -> bool:
     """Whether a helper would serve this search here (see the module's docstring)."""
+    store = active_store()
     return (os.environ.get("POLYSCAN_AHEAD", "").lower() not in ("off", "0", "no", "false")
             and planner.objective in ("traffic", "energy") and not planner.double_buffer
             and len(planner.layers) > 1 and cores() >= 2
             and "fork" in multiprocessing.get_all_start_methods()
-            and getattr(active_store(), "usable", False))
+            and getattr(store, "usable", False) and getattr(store, "limit", 1) != 0)
 
 
 @contextlib.contextmanager
-def searching_ahead(planner):
-    """Run the planner's searches with a helper searching ahead of it, where ``wanted``;
-    the helper is stopped (and reaped) on the way out, however the block ends."""
+def beside(planner, work: Callable[[], Any]) -> Iterator[Callable[[], tuple[Any, bool]]]:
+    """Run ``work()`` in a forked helper while the block runs, where ``wanted``. The block
+    gets a function that waits for the helper and gives ``(work's value, True)``, or
+    ``(work(), False)`` computed here when there is no helper or it failed. The helper is
+    stopped and reaped on the way out, however the block ends."""
     if not wanted(planner):
-        yield
+        yield lambda: (work(), False)
         return
+    reader, writer = os.pipe()
     child = os.fork()
     if child == 0:
-        _help(planner)
+        os.close(reader)
+        _help(planner, work, writer)
+    os.close(writer)
     try:
-        yield
+        with os.fdopen(reader, "rb") as answers:
+            yield lambda: _answer(answers, work)
     finally:
         _stop(child)
 
 
-def search_ahead(planner) -> None:
-    """What the helper does, from the network's end (the planner starts at its beginning):
-    first what the planner asks of every run it considers (what the run touches, whether it
-    can be tabulated, its least peak), then every run that fits, entered with nothing
-    resident, searched without a limit; runs of one layer first, then of two, ..."""
-    n = len(planner.layers)
-    runs = [planner.run(last - length + 1, last) for length in range(1, planner.longest + 1)
-            for last in range(n - 1, length - 2, -1)]
-    runs = [run for run in runs if run.valid and run.feeds_later]
-    fitting = []
-    for run in runs:
-        try:
-            run.compulsory()
-            if (len(run.layers) == 1 or not run.too_coupled) and \
-                    can_fit(run.nest, planner.buffer):
-                fitting.append(run)
-        except PolyscanError:  # too large to count: the planner says so itself
-            continue
-    for run in fitting:
-        with contextlib.suppress(PolyscanError):
-            run.search(planner.buffer, planner.traversals, {}, planner.objective,
-                       planner.dram, None, NONE)
+def _answer(answers, work: Callable[[], Any]) -> tuple[Any, bool]:
+    """The helper's value, once it has sent it; made here if it sent nothing (it failed)."""
+    try:
+        return pickle.loads(answers.read()), True
+    except (EOFError, pickle.UnpicklingError, OSError, ValueError):
+        return work(), False
 
 
-def _help(planner) -> None:
-    """The forked helper's whole life: search ahead, never print, exit without running the
-    parent's clean-up (it shares the parent's open files)."""
+def _help(planner, work: Callable[[], Any], writer: int) -> None:
+    """The forked helper's whole life: ``work()``, its value down the pipe, never printing,
+    and out without running the parent's clean-up (it shares the parent's open files)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _stopped)
     stay_on_one_core()  # the parent has the other core
+    planner.progress = None  # the parent reports progress
     try:
-        search_ahead(planner)
+        data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(writer, "wb") as out:
+            out.write(data)
     except BaseException:  # noqa: BLE001 - stopped, or failed: the planner counts alone
         pass
     os._exit(0)

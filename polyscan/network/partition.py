@@ -4,6 +4,7 @@ minimising the network's total cost under one buffer (docs/fusion.md)."""
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from ..search.optimizer import (
     least_cost,
     search_nest,
 )
-from ..search.tables import too_coupled
-from .ahead import searching_ahead
+from ..search.tables import balanced_sizes, too_coupled
+from .ahead import beside
 from .graph import Network
 from .plan import Group, Plan
 from .residency import NONE, Holding, Residency
@@ -83,12 +84,11 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     planner = _Planner(net, buffer, traversals, max_group if fusion else 1, objective,
                        dram, progress, accel, double_buffer)
     resident = fusion if resident is None else resident
-    with searching_ahead(planner):
-        steps, cost = planner.shortest(Residency(net, enabled=False))
-        if resident:
-            better = planner.shortest(Residency(net), upper=cost)
-            steps = better[0] if better is not None else steps
-        groups = [planner.group(step) for step in steps]
+    steps, cost = planner.first_pass()
+    if resident:
+        better = planner.shortest(Residency(net), upper=cost)
+        steps = better[0] if better is not None else steps
+    groups = [planner.group(step) for step in steps]
     if progress:
         progress(len(net.layers), len(net.layers), f"{net.name}: done")
     compulsory = sum(lower_bound(layer, buffer).compulsory for layer in net.layers)
@@ -109,6 +109,15 @@ class _Step:
     before: frozenset[str] = frozenset()  # the state the group was entered with
     run: _Run | None = None
     holding: Holding = NONE
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """The first pass's backward half (``_Planner.to_end``), as the helper sends it."""
+
+    best: list  # per cut: (least cost from it to the end, last layer of its group) or None
+    evaluated: int  # searches made
+    too_large: list  # (first, last) of the runs found too coupled or too large to count
 
 
 class _Planner:
@@ -139,12 +148,22 @@ class _Planner:
         """The steps of the least-cost plan (with its cost), or None if none costs less
         than ``upper``."""
         n = len(self.layers)
+        frontier = self._forward(residency, n, upper)
+        end = frontier[n].get(frozenset())
+        if end is None:
+            return None
+        return self._path(frontier, n, frozenset()), end.cost
+
+    def _forward(self, residency: Residency, cut: int, upper: float | None = None):
+        """The best paths from the start to every (cut, resident state) up to ``cut``: per
+        cut, state -> ``_Step``."""
+        n = len(self.layers)
         macs = [sum(self.fewest_macs[i:]) for i in range(n + 1)]
         after = [self.least(entries, macs[i])
                  for i, entries in enumerate(residency.floor_after(self.layers))]
         frontier: list[dict[frozenset, _Step]] = [{} for _ in range(n + 1)]
         frontier[0][frozenset()] = _Step(0)
-        for last in range(n):
+        for last in range(cut):
             if self.progress:
                 self.progress(last, n, f"{self.net.name}: groups ending at "
                                        f"{self.layers[last].name}")
@@ -152,15 +171,133 @@ class _Planner:
                     residency, frontier, last):
                 self._step(run, first, last, step, state, holding, bound, frontier,
                            None if upper is None else upper - after[last + 1])
-        end = frontier[n].get(frozenset())
-        if end is None:
-            return None
-        steps, cut, state = [], n, frozenset()
+        return frontier
+
+    @staticmethod
+    def _path(frontier, cut: int, state: frozenset) -> list[_Step]:
+        """The steps of the best path to ``(cut, state)``, first to last."""
+        steps = []
         while cut:
             step = frontier[cut][state]
             steps.append(step)
             cut, state = step.first, step.before
-        return steps[::-1], end.cost
+        return steps[::-1]
+
+    @functools.cached_property
+    def middle(self) -> int:
+        """The cut where the first pass's halves meet: half of the search work before it,
+        counted as the tile-size combinations of the layers of distinct shapes (a shape's
+        runs are searched once: its later layers come cheap). It depends on the network
+        alone, so the plan does not depend on who walks which half."""
+        seen, work = set(), []
+        for layer in self.layers:
+            new = layer.nest.shape_key not in seen
+            seen.add(layer.nest.shape_key)
+            work.append(new * math.prod(len(balanced_sizes(extent))
+                                        for extent in layer.nest.extents.values()))
+        total, done = sum(work), 0
+        for cut, amount in enumerate(work, 1):
+            done += amount
+            if 2 * done >= total:
+                return min(cut, len(self.layers) - 1)
+        return 0
+
+    def first_pass(self) -> tuple[list[_Step], float]:
+        """The least-cost plan with every tensor through DRAM, as a shortest path met in
+        the middle: the best paths from the start to the cuts up to ``middle`` (forwards),
+        the best from every cut from ``middle`` on to the end (``to_end``, by a helper on
+        the second core where ``ahead.wanted``), joined at the middle cut or across it by
+        a group that spans it."""
+        with beside(self, lambda: self.to_end(self.middle)) as backward:
+            frontier = self._forward(Residency(self.net, enabled=False), self.middle)
+            tail, remote = backward()
+        if remote:  # what the helper counted, as if counted here
+            self.evaluated += tail.evaluated
+            self.too_large.update(self.run(first, last) for first, last in tail.too_large)
+        return self._joined(frontier, tail.best)
+
+    def to_end(self, middle: int) -> _Tail:
+        """Per cut from ``middle`` on, the least cost from it to the network's end and the
+        last layer of the group starting there: the first pass backwards, each run
+        searched under the limit that the best path known from its first cut leaves."""
+        n = len(self.layers)
+        evaluated, best = self.evaluated, [None] * n + [(0, n)]
+        for first in range(n - 1, middle - 1, -1):
+            if self.progress:
+                self.progress(n - 1 - first + middle, n, f"{self.net.name}: groups starting "
+                                                         f"at {self.layers[first].name}")
+            spans = [(first, last, 0, best[last + 1][0])
+                     for last in range(first, min(n, first + self.longest))
+                     if best[last + 1] is not None]
+            found = self._best_span(spans)
+            best[first] = None if found is None else (found[0], found[2])
+        too_large = [key for key, run in self.runs.items() if run in self.too_large]
+        return _Tail(best, self.evaluated - evaluated, too_large)
+
+    def _best_span(self, spans, best=None):
+        """The cheapest of ``spans`` (first, last, cost before first, cost after last) as
+        ``(total cost, first, last)``, or ``best`` if none costs less; each run's search is
+        bounded by the best found so
+        far, the likeliest best (a layer alone, then the least lower bound) first."""
+        candidates = []
+        for first, last, ahead, behind in spans:
+            run = self.run(first, last)
+            if not (run.valid and run.feeds_later):
+                continue
+            bound = ahead + behind + self.least(
+                run.compulsory(), run.macs if self.objective == "latency" else 0)
+            candidates.append((first < last, bound, first, last, ahead, behind, run))
+        for _, bound, first, last, ahead, behind, run in sorted(candidates,
+                                                               key=lambda c: c[:4]):
+            if best is not None and bound >= best[0]:
+                continue
+            if not self._fits(run, frozenset(), self.buffer):
+                continue
+            group = run.search(self.buffer, self.traversals, self.searched, self.objective,
+                               self.dram, None if best is None else best[0] - ahead - behind,
+                               NONE, accel=self.accel, double_buffer=self.double_buffer)
+            self.evaluated += 1
+            if group is not None:
+                cost = ahead + group.measure(self.objective) + behind
+                if best is None or cost < best[0]:
+                    best = (cost, first, last)
+        return best
+
+    def _joined(self, frontier, tail: list) -> tuple[list[_Step], float]:
+        """The best whole path: through the middle cut, or across it by one group from a
+        cut before it to one after it."""
+        middle, n = self.middle, len(self.layers)
+        spans = [(first, last, frontier[first][frozenset()].cost, tail[last + 1][0])
+                 for first in range(max(0, middle - self.longest + 1), middle)
+                 if frozenset() in frontier[first]
+                 for last in range(middle, min(n, first + self.longest))
+                 if tail[last + 1] is not None]
+        through = frontier[middle].get(frozenset())
+        best = None if through is None or tail[middle] is None else \
+            (through.cost + tail[middle][0], middle, middle - 1)
+        best = self._best_span(spans, best)
+        if best is None:
+            raise PolyscanError(f"no plan of {self.net.name!r} fits (a layer that fits "
+                                f"alone should always give one)")
+        total, cut, last = best
+        steps = self._path(frontier, cut, frozenset())
+        cost = steps[-1].cost if steps else 0
+        if last >= cut:  # the group across the middle
+            cost, cut = self._rebuilt(steps, cut, last, cost), last + 1
+        while cut < n:
+            cost, cut = self._rebuilt(steps, cut, tail[cut][1], cost), tail[cut][1] + 1
+        return steps, total
+
+    def _rebuilt(self, steps: list[_Step], first: int, last: int, cost: float) -> float:
+        """Append the step of the group ``first..last`` (its schedule searched again, which
+        the searches kept answer) and give the cost up to its end."""
+        run = self.run(first, last)
+        group = run.search(self.buffer, self.traversals, self.searched, self.objective,
+                           self.dram, None, NONE, accel=self.accel,
+                           double_buffer=self.double_buffer)
+        cost += group.measure(self.objective)
+        steps.append(_Step(cost, group, first, frozenset(), run, NONE))
+        return cost
 
     @functools.cached_property
     def fewest_macs(self) -> list[int]:
