@@ -88,7 +88,7 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     if resident:
         better = planner.shortest(Residency(net), upper=cost)
         steps = better[0] if better is not None else steps
-    groups = [planner.group(step) for step in steps]
+    groups = planner.groups(steps)
     if progress:
         progress(len(net.layers), len(net.layers), f"{net.name}: done")
     compulsory = sum(lower_bound(layer, buffer).compulsory for layer in net.layers)
@@ -317,6 +317,19 @@ class _Planner:
                     for j, macs in enumerate(run.inner_macs().values(), first):
                         fewest[j] = min(fewest[j], macs)
         return fewest
+
+    def groups(self, steps: list[_Step]) -> list[Group]:
+        """The plan's groups (``group``); for traffic, the ties of the second half of them
+        broken by a helper beside (``ahead.beside``) while the planner breaks the first
+        half's, the helper's found here in the store."""
+        if self.objective != "traffic":
+            return [step.group for step in steps]
+        half = len(steps) // 2
+        with beside(self, lambda: [self.group(step) and None for step in steps[half:]]) \
+                as second:
+            first = [self.group(step) for step in steps[:half]]
+            second()
+        return first + [self.group(step) for step in steps[half:]]
 
     def group(self, step: _Step) -> Group:
         """The group of a step of the plan; for traffic, with the schedule of least DRAM
