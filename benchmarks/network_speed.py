@@ -1,6 +1,7 @@
 """The network search from a cold start (issue 13): ``ps.optimize_network`` of a zoo network
-at one buffer, for the traffic and the energy objective, with the helper searching ahead on
-the second core (``network/ahead.py``) and without it (``POLYSCAN_AHEAD=off``).
+at one buffer, for the traffic and the energy objective, with the helpers on the second core
+(``network/ahead.py``: the first pass's backward half, half of the ties) and without them
+(``POLYSCAN_AHEAD=off``).
 
 Each run is a process of its own with an empty on-disk cache folder of its own, so nothing
 counted by one run helps another; the peak memory is the planner's process (the helper, a
@@ -51,7 +52,7 @@ def main():
                         "time is shown)")
     args = parser.parse_args()
     table = Table(title=f"{args.network} at {args.buffer}, cold start (empty cache)")
-    for column in ("objective", "one core s", "with helper s", "ratio", "peak MB",
+    for column in ("objective", "one core s", "with helpers s", "ratio", "peak MB",
                    "total entries", "DRAM mJ"):
         table.add_column(column, justify="right")
     for objective in ("traffic", "energy"):
