@@ -29,7 +29,7 @@ from ..search.optimizer import (
     search_nest,
 )
 from ..search.tables import balanced_sizes, too_coupled
-from .ahead import beside
+from .ahead import beside, wanted
 from .graph import Network
 from .plan import Group, Plan
 from .residency import NONE, Holding, Residency
@@ -237,8 +237,8 @@ class _Planner:
     def _best_span(self, spans, best=None):
         """The cheapest of ``spans`` (first, last, cost before first, cost after last) as
         ``(total cost, first, last)``, or ``best`` if none costs less; each run's search is
-        bounded by the best found so
-        far, the likeliest best (a layer alone, then the least lower bound) first."""
+        bounded by the best found so far, the likeliest best (a layer alone, then the least
+        lower bound) first."""
         candidates = []
         for first, last, ahead, behind in spans:
             run = self.run(first, last)
@@ -319,17 +319,21 @@ class _Planner:
         return fewest
 
     def groups(self, steps: list[_Step]) -> list[Group]:
-        """The plan's groups (``group``); for traffic, the ties of the second half of them
-        broken by a helper beside (``ahead.beside``) while the planner breaks the first
-        half's, the helper's found here in the store."""
-        if self.objective != "traffic":
-            return [step.group for step in steps]
+        """The plan's groups (``group``); for traffic, where a helper is ``wanted``, the
+        ties of the second half of them broken by it (``ahead.beside``) while the planner
+        breaks the first half's, the helper's then found here in the store."""
+        if self.objective != "traffic" or not wanted(self):
+            return [self.group(step) for step in steps]
         half = len(steps) // 2
-        with beside(self, lambda: [self.group(step) and None for step in steps[half:]]) \
-                as second:
+        with beside(self, lambda: self._break_ties(steps[half:])) as second:
             first = [self.group(step) for step in steps[:half]]
             second()
         return first + [self.group(step) for step in steps[half:]]
+
+    def _break_ties(self, steps: list[_Step]) -> None:
+        """The helper's share of ``groups``: the tie searches, left in the store."""
+        for step in steps:
+            self.group(step)
 
     def group(self, step: _Step) -> Group:
         """The group of a step of the plan; for traffic, with the schedule of least DRAM
