@@ -1,8 +1,8 @@
-"""The partition search's first pass met in the middle, its second half walked by a helper
+"""The partition search met in the middle, its second half walked by a helper
 (``network.ahead``): what one search finds or rules out answers later searches of the same
-nest exactly as they would; the pass met at any cut is the forward shortest path; a plan is
-the same with the helper, without it or when it fails; the helper is gone when the planner
-is done, however it ended."""
+nest exactly as they would; the search met at any cut is the forward shortest path, with
+and without resident tensors; a plan is the same with the helper, without it or when it
+fails; the helper is gone when the planner is done, however it ended."""
 
 import functools
 import os
@@ -96,20 +96,30 @@ def test_what_a_bounded_search_finds_or_rules_out_answers_later_searches_as_they
 
 @SLOW
 @given(net=small_networks(), room=st.integers(0, 300),
-       objective=st.sampled_from(["traffic", "energy", "latency"]), data=st.data())
-def test_the_first_pass_met_anywhere_in_the_middle_is_the_forward_shortest_path(
-        net, room, objective, data):
+       objective=st.sampled_from(["traffic", "energy", "latency"]), resident=st.booleans(),
+       data=st.data())
+def test_the_search_met_anywhere_in_the_middle_is_the_forward_shortest_path(
+        net, room, objective, resident, data):
     buffer = 2 * max(least_peak(layer.nest) for layer in net.layers) + room
     use(None)
-    planner = partition._Planner(net, buffer, SEARCHABLE, 8, objective, DramSettings(), None,
-                                 default_accelerator(buffer, DramSettings()), False)
-    planner.middle = data.draw(st.integers(0, len(net.layers) - 1))
-    steps, cost = planner.first_pass()
-    forward = planner.shortest(Residency(net, enabled=False))[1]
-    assert cost == pytest.approx(forward, rel=1e-12)
-    assert [name for step in steps for name in step.group.layers] == \
-        [layer.name for layer in net.layers]  # the groups cover the layers, in order
-    assert sum(step.group.measure(objective) for step in steps) == pytest.approx(cost)
+
+    def planned(middle):
+        planner = partition._Planner(net, buffer, SEARCHABLE, 8, objective, DramSettings(),
+                                     None, default_accelerator(buffer, DramSettings()), False)
+        planner.middle = middle
+        steps = planner.best(Residency(net, enabled=resident))
+        assert [name for step in steps for name in step.group.layers] == \
+            [layer.name for layer in net.layers]  # the groups cover the layers, in order
+        for before, step in zip([frozenset()] + [s.holding.after for s in steps], steps):
+            assert step.before == before  # each group entered with what the last one left
+        assert steps[-1].holding.after == frozenset()
+        cost = steps[-1].cost
+        assert cost == pytest.approx(sum(step.group.measure(objective) for step in steps))
+        return cost
+
+    forward = planned(len(net.layers))  # no backward half: the forward shortest path
+    assert planned(data.draw(st.integers(0, len(net.layers) - 1))) == \
+        pytest.approx(forward, rel=1e-12)
 
 
 @SLOW
@@ -125,10 +135,10 @@ def test_a_plan_is_the_same_with_the_helper_without_it_or_when_it_fails(
     if fails:  # the helper's half fails in the helper only: the planner walks it itself
         parent, original = os.getpid(), partition._Planner.to_end
 
-        def to_end(planner, middle):
+        def to_end(planner, residency, middle):
             if os.getpid() != parent:
                 raise RuntimeError("the helper fails")
-            return original(planner, middle)
+            return original(planner, residency, middle)
         monkeypatch.setattr(partition._Planner, "to_end", to_end)
     use(DiskStore(tmp_path_factory.mktemp("cache")))
     try:
@@ -176,7 +186,7 @@ def gone(pid: int) -> bool:
 def test_the_helper_is_gone_when_the_plan_is_done(helpers):
     net = block()
     plan = ps.optimize_network(net, 8192)
-    assert len(helpers) == 2 and all(map(gone, helpers))  # the first pass's, the ties'
+    assert len(helpers) == 2 and all(map(gone, helpers))  # the search's, the ties'
 
     use(None)
     assert figures(ps.optimize_network(net, 8192)) == figures(plan)
@@ -187,7 +197,7 @@ def test_the_helper_is_gone_when_the_search_fails_midway(helpers):
         pass
 
     def progress(done, total, what):
-        raise Stop  # in the first pass, its helper walking the second half
+        raise Stop  # in the forward half, the helper walking the second half
     with pytest.raises(Stop):
         ps.optimize_network(block(), 8192, progress=progress)
     assert len(helpers) == 1 and gone(helpers[0])

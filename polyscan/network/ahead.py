@@ -1,12 +1,12 @@
-"""The second core for the partition search. Its first pass (every tensor through DRAM) is a
-shortest path over the cuts met in the middle (``partition._Planner.first_pass``): the
-planner walks the cuts forwards to the middle while a forked helper walks them backwards
-from the network's end to it. The helper sends back its half (per cut, the least cost to the
-end and the group that starts there: a few numbers) and leaves every search it made in the
-on-disk store (``sweep.store``), where the planner reads the schedules of those groups.
-Without a helper the planner walks both halves itself, and the plan is the same. Once the
-plan's groups are chosen, a second helper breaks the ties of half of them
-(``partition._Planner.groups``) while the planner breaks the other half's.
+"""The second core for the partition search. The search is a shortest path over (cut,
+resident state) met in the middle (``partition._Planner.best``): the planner walks the cuts
+forwards to the middle while a forked helper walks them backwards from the network's end to
+it. The helper sends back its half (per cut and state, the least cost to the end and the
+group that starts there: a few numbers) and leaves every search it made in the on-disk store
+(``sweep.store``), where the planner reads the schedules of those groups. Without a helper
+the planner walks both halves itself, and the plan is the same. Once the plan's groups are
+chosen, a second helper breaks the ties of half of them (``partition._Planner.groups``)
+while the planner breaks the other half's.
 
 A helper runs where the store is on, fork exists, this process has two cores, and
 ``POLYSCAN_AHEAD`` is not ``off`` (a sweep turns it off where its workers fill the cores),

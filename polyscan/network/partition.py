@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..cost.accelerator import Accelerator
 from ..cost.compute import least_macs
@@ -15,7 +16,7 @@ from ..cost.dram import DramSettings
 from ..cost.traffic import Traffic
 from ..errors import BufferTooSmallError, CountOverflowError, FusionError, PolyscanError
 from ..model.fusion import FusedGroup, FusedSchedule
-from ..model.nest import IN_DRAM, TensorKey, iterations_key
+from ..model.nest import IN_DRAM, TensorKey
 from ..model.schedule import Schedule
 from ..polyhedral.footprint import touched_elements
 from ..search.bounds import can_fit, least_peak, lower_bound
@@ -51,10 +52,11 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     shortest path over (cut, resident tensors alive across it), each step a run of up to
     ``max_group`` layers entered with some tensors resident and keeping some of the tensors
     it writes, its cost the exact optimal schedule of the run with those operands resident
-    under the buffer left beside them (docs/fusion.md). A step is only searched if it can
-    beat the best path known to its end state and the best plan found without residency:
-    its compulsory traffic (every element it moves, once) and what every later layer must
-    move (weights, inputs, outputs) are exact lower bounds, cheap to count. With
+    under the buffer left beside them (docs/fusion.md). The path is walked forwards to a
+    middle cut and backwards from the end to it (the second half by a helper on the second
+    core where there is one), then joined. A step is only searched if it can beat the best
+    path known to its end (or from its start) state: its compulsory traffic, every element
+    it moves once, is an exact lower bound, cheap to count. With
     ``objective="energy"`` the costs are the groups' modeled DRAM energy, with
     ``"latency"`` their makespans on ``accel`` (docs/time.md), bounded below by the bursts
     those entries need at the cheapest burst (or at the burst time). ``double_buffer``
@@ -84,11 +86,7 @@ def optimize_network(net: Network, buffer: int = 65536, fusion: bool = True,
     planner = _Planner(net, buffer, traversals, max_group if fusion else 1, objective,
                        dram, progress, accel, double_buffer)
     resident = fusion if resident is None else resident
-    steps, cost = planner.first_pass()
-    if resident:
-        better = planner.shortest(Residency(net), upper=cost)
-        steps = better[0] if better is not None else steps
-    groups = planner.groups(steps)
+    groups = planner.groups(planner.best(Residency(net, enabled=resident)))
     if progress:
         progress(len(net.layers), len(net.layers), f"{net.name}: done")
     compulsory = sum(lower_bound(layer, buffer).compulsory for layer in net.layers)
@@ -111,18 +109,32 @@ class _Step:
     holding: Holding = NONE
 
 
+class _Span(NamedTuple):
+    """A group ``first..last`` entered with ``before`` resident and held as ``holding``,
+    between a path costing ``ahead`` to its first cut and one costing ``behind`` from its
+    end."""
+
+    first: int
+    last: int
+    before: frozenset[str]
+    holding: Holding
+    ahead: float
+    behind: float
+
+
 @dataclass(frozen=True)
 class _Tail:
-    """The first pass's backward half (``_Planner.to_end``), as the helper sends it."""
+    """The backward half of the partition search (``_Planner.to_end``), as the helper
+    sends it."""
 
-    best: list  # per cut: (least cost from it to the end, last layer of its group) or None
+    best: list  # per cut: state -> (least cost from it to the end, its group's last, Holding)
     evaluated: int  # searches made
     too_large: list  # (first, last) of the runs found too coupled or too large to count
 
 
 class _Planner:
-    """The shortest-path search over cuts and resident states; runs and their searches are
-    kept, so that the pass with residency reuses the pass without."""
+    """The shortest-path search over cuts and resident states, met in the middle; runs and
+    their searches are kept, so that the join and the plan's groups reuse them."""
 
     def __init__(self, net: Network, buffer: int, traversals, longest: int, objective: str,
                  dram: DramSettings, progress: Progress | None, accel: Accelerator | None,
@@ -144,48 +156,9 @@ class _Planner:
             self.runs[first, last] = _Run(self.net, self.layers[first:last + 1])
         return self.runs[first, last]
 
-    def shortest(self, residency: Residency, upper: float | None = None):
-        """The steps of the least-cost plan (with its cost), or None if none costs less
-        than ``upper``."""
-        n = len(self.layers)
-        frontier = self._forward(residency, n, upper)
-        end = frontier[n].get(frozenset())
-        if end is None:
-            return None
-        return self._path(frontier, n, frozenset()), end.cost
-
-    def _forward(self, residency: Residency, cut: int, upper: float | None = None):
-        """The best paths from the start to every (cut, resident state) up to ``cut``: per
-        cut, state -> ``_Step``."""
-        n = len(self.layers)
-        macs = [sum(self.fewest_macs[i:]) for i in range(n + 1)]
-        after = [self.least(entries, macs[i])
-                 for i, entries in enumerate(residency.floor_after(self.layers))]
-        frontier: list[dict[frozenset, _Step]] = [{} for _ in range(n + 1)]
-        frontier[0][frozenset()] = _Step(0)
-        for last in range(cut):
-            if self.progress:
-                self.progress(last, n, f"{self.net.name}: groups ending at "
-                                       f"{self.layers[last].name}")
-            for bound, run, first, step, state, holding in self._candidates(
-                    residency, frontier, last):
-                self._step(run, first, last, step, state, holding, bound, frontier,
-                           None if upper is None else upper - after[last + 1])
-        return frontier
-
-    @staticmethod
-    def _path(frontier, cut: int, state: frozenset) -> list[_Step]:
-        """The steps of the best path to ``(cut, state)``, first to last."""
-        steps = []
-        while cut:
-            step = frontier[cut][state]
-            steps.append(step)
-            cut, state = step.first, step.before
-        return steps[::-1]
-
     @functools.cached_property
     def middle(self) -> int:
-        """The cut where the first pass's halves meet: half of the search work before it,
+        """The cut where the search's halves meet: half of the search work before it,
         counted as the tile-size combinations of the layers of distinct shapes (a shape's
         runs are searched once: its later layers come cheap). It depends on the network
         alone, so the plan does not depend on who walks which half."""
@@ -202,121 +175,151 @@ class _Planner:
                 return min(cut, len(self.layers) - 1)
         return 0
 
-    def first_pass(self) -> tuple[list[_Step], float]:
-        """The least-cost plan with every tensor through DRAM, as a shortest path met in
-        the middle: the best paths from the start to the cuts up to ``middle`` (forwards),
-        the best from every cut from ``middle`` on to the end (``to_end``, by a helper on
-        the second core where ``ahead.wanted``), joined at the middle cut or across it by
-        a group that spans it."""
-        with beside(self, lambda: self.to_end(self.middle)) as backward:
-            frontier = self._forward(Residency(self.net, enabled=False), self.middle)
+    def best(self, residency: Residency) -> list[_Step]:
+        """The steps of the least-cost plan, a shortest path over (cut, resident state)
+        met in the middle: the best paths from the start to every state up to ``middle``
+        (``_forward``), the best from every state from ``middle`` on to the end
+        (``to_end``, by a helper on the second core where ``ahead.wanted``), joined at the
+        middle cut or across it by a group that spans it (``_joined``)."""
+        with beside(self, lambda: self.to_end(residency, self.middle)) as backward:
+            frontier = self._forward(residency, self.middle)
             tail, remote = backward()
         if remote:  # what the helper counted, as if counted here
             self.evaluated += tail.evaluated
             self.too_large.update(self.run(first, last) for first, last in tail.too_large)
-        return self._joined(frontier, tail.best)
+        return self._joined(residency, frontier, tail.best)
 
-    def to_end(self, middle: int) -> _Tail:
-        """Per cut from ``middle`` on, the least cost from it to the network's end and the
-        last layer of the group starting there: the first pass backwards, each run
-        searched under the limit that the best path known from its first cut leaves."""
+    def _forward(self, residency: Residency, cut: int):
+        """The best paths from the start to every (cut, resident state) up to ``cut``: per
+        cut, state -> ``_Step``; each group into a state searched under the limit that the
+        best path known to that state leaves."""
         n = len(self.layers)
-        evaluated, best = self.evaluated, [None] * n + [(0, n)]
+        frontier: list[dict[frozenset, _Step]] = [{} for _ in range(n + 1)]
+        frontier[0][frozenset()] = _Step(0)
+        for last in range(cut):
+            if self.progress:
+                self.progress(last, n, f"{self.net.name}: groups ending at "
+                                       f"{self.layers[last].name}")
+            into: dict[frozenset, list[_Span]] = {}  # end state -> the groups reaching it
+            for first in range(last, max(-1, last - self.longest), -1):
+                for state, step in frontier[first].items():
+                    for holding in residency.choices(state, first, last, self.buffer):
+                        into.setdefault(holding.after, []).append(
+                            _Span(first, last, state, holding, step.cost, 0))
+            for state, spans in into.items():
+                found = self._best_span(spans)
+                if found is not None:
+                    cost, span, group = found
+                    frontier[last + 1][state] = _Step(cost, group, span.first, span.before,
+                                                      self.run(span.first, last),
+                                                      span.holding)
+        return frontier
+
+    def to_end(self, residency: Residency, middle: int) -> _Tail:
+        """Per cut from ``middle`` on and per state that may be resident across it
+        (``Residency.states``), the least cost from it to the network's end, with the
+        group starting there: the search backwards, each run searched under the limit
+        that the best path known from its state leaves."""
+        n = len(self.layers)
+        evaluated = self.evaluated
+        best: list[dict] = [{} for _ in range(n)] + [{frozenset(): (0, None, NONE)}]
         for first in range(n - 1, middle - 1, -1):
             if self.progress:
                 self.progress(n - 1 - first + middle, n, f"{self.net.name}: groups starting "
                                                          f"at {self.layers[first].name}")
-            spans = [(first, last, 0, best[last + 1][0])
-                     for last in range(first, min(n, first + self.longest))
-                     if best[last + 1] is not None]
-            found = self._best_span(spans)
-            best[first] = None if found is None else (found[0], found[2])
+            for state in residency.states(first, self.buffer, self.longest):
+                found = self._best_span(
+                    _Span(first, last, state, holding, 0, best[last + 1][holding.after][0])
+                    for last in range(first, min(n, first + self.longest))
+                    for holding in residency.choices(state, first, last, self.buffer)
+                    if holding.after in best[last + 1])
+                if found is not None:
+                    best[first][state] = found[0], found[1].last, found[1].holding
         too_large = [key for key, run in self.runs.items() if run in self.too_large]
         return _Tail(best, self.evaluated - evaluated, too_large)
 
     def _best_span(self, spans, best=None):
-        """The cheapest of ``spans`` (first, last, cost before first, cost after last) as
-        ``(total cost, first, last)``, or ``best`` if none costs less; each run's search is
-        bounded by the best found so far, the likeliest best (a layer alone, then the least
-        lower bound) first."""
+        """The cheapest of ``spans`` as ``(total cost, span, its group)``, or ``best`` if
+        none costs less. Each run's search is bounded by the best found so far, and skipped
+        where its lower bound (``_bound``) cannot beat it: the likeliest best first (a layer
+        alone, cheap to search, then by lower bound); the order changes what is searched,
+        never what is found."""
         candidates = []
-        for first, last, ahead, behind in spans:
-            run = self.run(first, last)
-            if not (run.valid and run.feeds_later):
-                continue
-            bound = ahead + behind + self.least(
-                run.compulsory(), run.macs if self.objective == "latency" else 0)
-            candidates.append((first < last, bound, first, last, ahead, behind, run))
-        for _, bound, first, last, ahead, behind, run in sorted(candidates,
-                                                               key=lambda c: c[:4]):
+        for span in spans:
+            run = self.run(span.first, span.last)
+            if run.valid and run.feeds_later:
+                bound = span.ahead + span.behind + self._bound(run, span.holding)
+                candidates.append((span.first < span.last, bound, len(candidates), span, run))
+        for _, bound, _, span, run in sorted(candidates, key=lambda c: c[:3]):
             if best is not None and bound >= best[0]:
                 continue
-            if not self._fits(run, frozenset(), self.buffer):
+            keys = run.keys_of(span.holding.tensors)
+            if not self._fits(run, keys, self.buffer - span.holding.entries):
                 continue
             group = run.search(self.buffer, self.traversals, self.searched, self.objective,
-                               self.dram, None if best is None else best[0] - ahead - behind,
-                               NONE, accel=self.accel, double_buffer=self.double_buffer)
+                               self.dram,
+                               None if best is None else best[0] - span.ahead - span.behind,
+                               span.holding, accel=self.accel,
+                               double_buffer=self.double_buffer)
             self.evaluated += 1
             if group is not None:
-                cost = ahead + group.measure(self.objective) + behind
+                cost = span.ahead + group.measure(self.objective) + span.behind
                 if best is None or cost < best[0]:
-                    best = (cost, first, last)
+                    best = (cost, span, group)
         return best
 
-    def _joined(self, frontier, tail: list) -> tuple[list[_Step], float]:
-        """The best whole path: through the middle cut, or across it by one group from a
-        cut before it to one after it."""
+    def _joined(self, residency: Residency, frontier, tail: list) -> list[_Step]:
+        """The best whole path: through a state at the middle cut (an empty span there),
+        or across the cut by one group from a cut before it to one after it."""
         middle, n = self.middle, len(self.layers)
-        spans = [(first, last, frontier[first][frozenset()].cost, tail[last + 1][0])
-                 for first in range(max(0, middle - self.longest + 1), middle)
-                 if frozenset() in frontier[first]
-                 for last in range(middle, min(n, first + self.longest))
-                 if tail[last + 1] is not None]
-        through = frontier[middle].get(frozenset())
-        best = None if through is None or tail[middle] is None else \
-            (through.cost + tail[middle][0], middle, middle - 1)
-        best = self._best_span(spans, best)
+        best = None
+        for state, step in frontier[middle].items():
+            if state in tail[middle] and (best is None or
+                                          step.cost + tail[middle][state][0] < best[0]):
+                best = (step.cost + tail[middle][state][0],
+                        _Span(middle, middle - 1, state, NONE, step.cost, 0), None)
+        best = self._best_span(
+            (_Span(first, last, state, holding, step.cost, tail[last + 1][holding.after][0])
+             for first in range(max(0, middle - self.longest + 1), middle)
+             for state, step in frontier[first].items()
+             for last in range(middle, min(n, first + self.longest))
+             for holding in residency.choices(state, first, last, self.buffer)
+             if holding.after in tail[last + 1]), best)
         if best is None:
             raise PolyscanError(f"no plan of {self.net.name!r} fits (a layer that fits "
                                 f"alone should always give one)")
-        total, cut, last = best
-        steps = self._path(frontier, cut, frozenset())
-        cost = steps[-1].cost if steps else 0
-        if last >= cut:  # the group across the middle
-            cost, cut = self._rebuilt(steps, cut, last, cost), last + 1
+        span, group = best[1:]
+        steps = self._path(frontier, span.first, span.before)
+        cut, state = span.first, span.before
+        if group is not None:  # the group across the middle
+            steps.append(_Step(span.ahead + group.measure(self.objective), group, span.first,
+                               span.before, self.run(span.first, span.last), span.holding))
+            cut, state = span.last + 1, span.holding.after
         while cut < n:
-            cost, cut = self._rebuilt(steps, cut, tail[cut][1], cost), tail[cut][1] + 1
-        return steps, total
+            _, last, holding = tail[cut][state]
+            self._rebuilt(steps, _Span(cut, last, state, holding, 0, 0))
+            cut, state = last + 1, holding.after
+        return steps
 
-    def _rebuilt(self, steps: list[_Step], first: int, last: int, cost: float) -> float:
-        """Append the step of the group ``first..last`` (its schedule searched again, which
-        the searches kept answer) and give the cost up to its end."""
-        run = self.run(first, last)
+    def _rebuilt(self, steps: list[_Step], span: _Span) -> None:
+        """Append the step of the group of ``span`` (its schedule searched again, which the
+        searches kept answer)."""
+        run = self.run(span.first, span.last)
         group = run.search(self.buffer, self.traversals, self.searched, self.objective,
-                           self.dram, None, NONE, accel=self.accel,
+                           self.dram, None, span.holding, accel=self.accel,
                            double_buffer=self.double_buffer)
-        cost += group.measure(self.objective)
-        steps.append(_Step(cost, group, first, frozenset(), run, NONE))
-        return cost
+        cost = (steps[-1].cost if steps else 0) + group.measure(self.objective)
+        steps.append(_Step(cost, group, span.first, span.before, run, span.holding))
 
-    @functools.cached_property
-    def fewest_macs(self) -> list[int]:
-        """Per layer, the fewest MACs any plan performs of it: all of them where it ends
-        its group, what the later layers need where it is inside one (a strided consumer
-        may need part of it); the least over every run that could hold it. Only latency
-        costs MACs."""
-        if self.objective != "latency":
-            return [0] * len(self.layers)
-        fewest = [layer.macs for layer in self.layers]
-        for last in range(len(self.layers)):
-            for first in range(last - 1, max(-1, last - self.longest), -1):
-                run = self.run(first, last)
-                if not run.feeds_later:
-                    break
-                if run.valid:
-                    for j, macs in enumerate(run.inner_macs().values(), first):
-                        fewest[j] = min(fewest[j], macs)
-        return fewest
+    @staticmethod
+    def _path(frontier, cut: int, state: frozenset) -> list[_Step]:
+        """The steps of the best path to ``(cut, state)``, first to last."""
+        steps = []
+        while cut:
+            step = frontier[cut][state]
+            steps.append(step)
+            cut, state = step.first, step.before
+        return steps[::-1]
 
     def groups(self, steps: list[_Step]) -> list[Group]:
         """The plan's groups (``group``); for traffic, where a helper is ``wanted``, the
@@ -352,50 +355,11 @@ class _Planner:
         return least_cost(self.objective, entries, self.dram, self.accel, macs,
                           self.double_buffer)
 
-    def _candidates(self, residency: Residency, frontier, last: int) -> list[tuple]:
-        """Every step into cut ``last + 1`` as ``(lower bound, run, first, step, state,
-        holding)``: the layer alone first (cheap to search, it gives the others a limit),
-        then by increasing lower bound (the likeliest best first, so that its cost prunes
-        the rest); the order changes what is searched, never what is found."""
-        candidates = []
-        for first in range(last, max(-1, last - self.longest), -1):
-            run = self.run(first, last)
-            if not run.feeds_later:
-                break  # its first layer feeds no later one: no longer run works either
-            if not run.valid:
-                continue
-            for state, step in frontier[first].items():
-                for holding in residency.choices(state, first, last, self.buffer):
-                    bound = step.cost + self.least(
-                        run.compulsory(run.keys_of(holding.tensors)),
-                        run.macs if self.objective == "latency" else 0)
-                    candidates.append((first < last, bound, len(candidates),
-                                       (bound, run, first, step, state, holding)))
-        return [c[-1] for c in sorted(candidates, key=lambda c: c[:3])]
-
-    def _step(self, run: _Run, first: int, last: int, step: _Step, state: frozenset,
-              holding: Holding, bound: float, frontier, ceiling: float | None):
-        """Search ``run`` entered with ``state`` and held as ``holding`` (no cheaper than
-        ``bound``); keep it if it makes the best path to its end state (below ``ceiling``,
-        the plan found without residency less what any later layers must cost)."""
-        keys = run.keys_of(holding.tensors)
-        target = frontier[last + 1].get(holding.after)
-        if target is not None:
-            ceiling = target.cost if ceiling is None else min(ceiling, target.cost)
-        if ceiling is not None and bound >= ceiling:
-            return
-        budget = self.buffer - holding.entries
-        if not self._fits(run, keys, budget):
-            return
-        group = run.search(self.buffer, self.traversals, self.searched, self.objective,
-                           self.dram, None if ceiling is None else ceiling - step.cost, holding,
-                           accel=self.accel, double_buffer=self.double_buffer)
-        self.evaluated += 1
-        if group is None:
-            return
-        cost = step.cost + group.measure(self.objective)
-        if target is None or cost < target.cost:
-            frontier[last + 1][holding.after] = _Step(cost, group, first, state, run, holding)
+    def _bound(self, run: _Run, holding: Holding) -> float:
+        """A lower bound of the run's cost held as ``holding``: every element it moves, once
+        (``least``), and for latency the fewest MACs it performs."""
+        return self.least(run.compulsory(run.keys_of(holding.tensors)),
+                          run.macs if self.objective == "latency" else 0)
 
     def _fits(self, run: _Run, keys: frozenset, budget: int) -> bool:
         """Whether some schedule of the run with ``keys`` resident fits ``budget`` (a group
@@ -484,12 +448,6 @@ class _Run:
     def macs(self) -> int:
         """The fewest MACs a schedule of the run performs (``cost.compute.least_macs``)."""
         return least_macs(self.nest)
-
-    def inner_macs(self) -> dict[str, int]:
-        """Inner layer -> the fewest of its MACs the run performs: what its later layers
-        need of it."""
-        return {layer.name: touched_elements(self.nest.operands[iterations_key(layer.name)])
-                for layer in self.layers[:-1]}
 
     @functools.cached_property
     def too_coupled(self) -> str | None:

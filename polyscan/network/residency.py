@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..model.nest import TensorKey
 from .graph import Network
 
 
@@ -64,32 +63,25 @@ class Residency:
         ``buffer``."""
         kept = frozenset(t for t in state if self.last_read[t] > last)
         held = self.size(state)
-        fitting = [t for t in self.candidates(first, last)
-                   if held + self.net.tensors[t].size < buffer]
+        for chosen in self._subsets(self.candidates(first, last), buffer - held):
+            yield Holding(state | chosen, held + self.size(chosen), kept | chosen)
+
+    def states(self, cut: int, buffer: int, longest: int) -> list[frozenset[str]]:
+        """Every set of tensors that may be resident across ``cut`` (between positions
+        ``cut - 1`` and ``cut``), the empty set first: each written before it by one group
+        of at most ``longest`` layers and read from it on, together smaller than
+        ``buffer``. A superset of what ``choices`` can leave there, for the backward half
+        of the partition search, which cannot know which a plan reaches."""
+        if not self.enabled:
+            return [frozenset()]
+        alive = [t for t, (a, b) in self.writers.items()
+                 if b < cut <= self.last_read[t] and b - a < longest]
+        return list(self._subsets(alive, buffer))
+
+    def _subsets(self, tensors: list[str], room: int):
+        """The subsets of ``tensors`` smaller together than ``room``, the fewest first."""
+        fitting = [t for t in tensors if self.net.tensors[t].size < room]
         for count in range(len(fitting) + 1):
             for chosen in itertools.combinations(fitting, count):
-                entries = held + self.size(chosen)
-                if entries < buffer:
-                    yield Holding(state | frozenset(chosen), entries, kept | frozenset(chosen))
-
-    def floor_after(self, layers) -> list[int]:
-        """``floor_after[i]``: entries that the layers from position ``i`` on move in any
-        plan (their weights, the network inputs they read, the outputs they deliver), each
-        counted once: a lower bound of what is left to pay after a cut."""
-        net = self.net
-        first_use: dict[str, int] = {}
-        for i, layer in enumerate(layers):
-            for tensor in layer.tensors:
-                name = net.bindings[TensorKey(layer.name, tensor)]
-                t = net.tensors[name]
-                if (t.weight or not t.writers) and name not in first_use:
-                    first_use[name] = i  # counted from the last cut before its first use
-        for name in net.outputs:
-            first_use[name] = max(i for i, layer in enumerate(layers)
-                                  if layer.name in net.tensors[name].writers)
-        floor = [0] * (len(layers) + 1)
-        for name, i in first_use.items():
-            for j in range(i + 1):
-                floor[j] += net.tensors[name].size
-        return floor
-
+                if self.size(chosen) < room:
+                    yield frozenset(chosen)
