@@ -12,17 +12,25 @@ know which elements were touched before, which a mask over the tensor records.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import islpy as isl
 import numpy as np
 
+from ...caches import clears
 from ...model.nest import ACCUMULATE, EXPORTED, READ
 from ...model.schedule import Schedule
-from ...polyhedral.footprint import TensorFootprint, nest_footprints
+from ...polyhedral.footprint import Component, TensorFootprint, nest_footprints
 from .intervals import Intervals, from_sorted, intersect, subtract
 from .memory import Memory, Placement
+
+# what the candidates a search costs share (one nest, mostly the same tiles):
+_SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # component -> tile -> set
+_BOXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # footprint -> boxes
+clears(_SETS.clear)
+clears(_BOXES.clear)
 
 
 @dataclass
@@ -105,9 +113,10 @@ class _OperandStream:
         self.reads_back = reads_back
         self.touched = np.zeros(int(np.prod(placement.shape)), dtype=bool) \
             if kind == EXPORTED or self.reads_back else None
-        self.boxes: dict[tuple, list[Intervals] | None] = {}  # by the origins of self.dims
+        # by the origins of self.dims; shared by the streams of one footprint and tile size
+        self.boxes: dict[tuple, list[Intervals] | None] = _BOXES.setdefault(
+            footprint, {}).setdefault((tuple(self.sizes), placement.order), {})
         self.pending: list[np.ndarray] = []  # exported elements first computed last tile
-        self.sets: dict[tuple, Intervals] = {}  # (component, tile) -> its index set
 
     def box(self, origin: dict[str, int]) -> list[Intervals] | None:
         """The tile's footprint (None: empty) from its origin."""
@@ -121,12 +130,8 @@ class _OperandStream:
             return self._offsets(origin)
         box = [None] * len(self.placement.shape)
         for i, (component, positions) in enumerate(self.parts):
-            key = (i, *[origin[d] for d in component.dims])
-            dim_set = self.sets.get(key)
-            if dim_set is None:
-                points = component.points(key[1:] + self.sizes[i])
-                dim_set = self.sets[key] = from_sorted(points[:, 0]) if positions \
-                    else ((0, 1),) * (len(points) > 0)
+            dim_set = _index_set(component, tuple(origin[d] for d in component.dims) +
+                                 self.sizes[i], bool(positions))
             if not dim_set:
                 return None
             if positions:
@@ -183,6 +188,16 @@ class _OperandStream:
                 yield Transfer(False, *self.placement.runs_of(offsets[seen]), self.key)
             elif self.kind == EXPORTED and not seen.all():
                 self.pending.append(offsets[~seen])
+
+
+def _index_set(component: Component, tile: tuple[int, ...], spans: bool) -> Intervals:
+    """A component's elements for one tile (origins, then sizes), as the intervals of the
+    tensor index it ``spans`` (else one point or none: an activity component)."""
+    sets = _SETS.setdefault(component, {})
+    if tile not in sets:
+        points = component.points(tile)
+        sets[tile] = from_sorted(points[:, 0]) if spans else ((0, 1),) * (len(points) > 0)
+    return sets[tile]
 
 
 def _partial_sums(nest, operand, footprint: TensorFootprint, split: set[str]) -> bool:
