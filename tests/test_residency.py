@@ -16,7 +16,7 @@ import polyscan as ps
 from polyscan.errors import ScheduleError
 from polyscan.network.graph import NetworkBuilder
 from polyscan.network.partition import _Run
-from polyscan.network.residency import Holding
+from polyscan.network.residency import Holding, Residency
 from polyscan.search.bounds import least_peak
 from polyscan.search.optimizer import search_nest
 from polyscan.testing.simulator import simulate_plan
@@ -263,3 +263,21 @@ def test_a_real_export_holds_its_resident_tensors_as_design_6b_says():
         assert group.peak == counted.peak + sum(net.tensors[t].size for t in alive[g]) <= 65536
     assert plan.total == sum(ps.traffic(g.schedule).total for g in plan.groups)
     assert plan.total < ps.optimize_network(net, 65536, resident=False).total
+
+
+@settings(max_examples=50, deadline=None)
+@given(net=small_networks(), buffer=st.integers(1, 400), longest=st.integers(1, 5))
+def test_the_states_of_a_cut_hold_every_state_a_group_can_leave_there(net, buffer, longest):
+    """The search's backward half walks ``Residency.states`` of every cut; a state a group
+    (of at most ``longest`` layers) leaves that is not among them would be lost."""
+    residency, n = Residency(net), len(net.layers)
+    states = [residency.states(cut, buffer, longest) for cut in range(n + 1)]
+    assert all(cut_states[0] == frozenset() for cut_states in states)
+    assert states[n] == [frozenset()]  # nothing is read after the last layer
+    for first in range(n):
+        for last in range(first, min(n, first + longest)):
+            for state in states[first]:
+                for holding in residency.choices(state, first, last, buffer):
+                    assert holding.after in states[last + 1]
+                    assert holding.entries < buffer
+    assert Residency(net, enabled=False).states(1, buffer, longest) == [frozenset()]

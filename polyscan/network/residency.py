@@ -6,7 +6,7 @@ Concat), a later layer reads it and the network does not deliver it. From the gr
 writes it to the group of its last reader it occupies its whole size in the buffer; none of
 them moves it to or from DRAM. The partition search (``partition``) carries the set of
 resident tensors alive across each cut as the state of its dynamic program; ``choices``
-lists what a group starting in one state may do.
+lists what a group starting in one state may do, ``states`` every state a cut may have.
 """
 
 from __future__ import annotations
