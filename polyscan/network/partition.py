@@ -156,6 +156,12 @@ class _Planner:
             self.runs[first, last] = _Run(self.net, self.layers[first:last + 1])
         return self.runs[first, last]
 
+    def groupable(self, first: int, last: int) -> bool:
+        """Whether the layers ``first..last`` may form a group (checked before the
+        states and choices of resident tensors are enumerated for it)."""
+        run = self.run(first, last)
+        return run.valid and run.feeds_later
+
     @functools.cached_property
     def middle(self) -> int:
         """The cut where the search's halves meet: half of the search work before it,
@@ -202,6 +208,8 @@ class _Planner:
                                        f"{self.layers[last].name}")
             into: dict[frozenset, list[_Span]] = {}  # end state -> the groups reaching it
             for first in range(last, max(-1, last - self.longest), -1):
+                if not self.groupable(first, last):
+                    continue
                 for state, step in frontier[first].items():
                     for holding in residency.choices(state, first, last, self.buffer):
                         into.setdefault(holding.after, []).append(
@@ -231,6 +239,7 @@ class _Planner:
                 found = self._best_span(
                     _Span(first, last, state, holding, 0, best[last + 1][holding.after][0])
                     for last in range(first, min(n, first + self.longest))
+                    if self.groupable(first, last)
                     for holding in residency.choices(state, first, last, self.buffer)
                     if holding.after in best[last + 1])
                 if found is not None:
@@ -239,17 +248,16 @@ class _Planner:
         return _Tail(best, self.evaluated - evaluated, too_large)
 
     def _best_span(self, spans, best=None):
-        """The cheapest of ``spans`` as ``(total cost, span, its group)``, or ``best`` if
-        none costs less. Each run's search is bounded by the best found so far, and skipped
-        where its lower bound (``_bound``) cannot beat it: the likeliest best first (a layer
-        alone, cheap to search, then by lower bound); the order changes what is searched,
-        never what is found."""
+        """The cheapest of ``spans`` (groupable runs) as ``(total cost, span, its group)``,
+        or ``best`` if none costs less. Each run's search is bounded by the best found so
+        far, and skipped where its lower bound (``_bound``) cannot beat it: the likeliest
+        best first (a layer alone, cheap to search, then by lower bound); the order changes
+        what is searched, never what is found."""
         candidates = []
         for span in spans:
             run = self.run(span.first, span.last)
-            if run.valid and run.feeds_later:
-                bound = span.ahead + span.behind + self._bound(run, span.holding)
-                candidates.append((span.first < span.last, bound, len(candidates), span, run))
+            bound = span.ahead + span.behind + self._bound(run, span.holding)
+            candidates.append((span.first < span.last, bound, len(candidates), span, run))
         for _, bound, _, span, run in sorted(candidates, key=lambda c: c[:3]):
             if best is not None and bound >= best[0]:
                 continue
@@ -283,6 +291,7 @@ class _Planner:
              for first in range(max(0, middle - self.longest + 1), middle)
              for state, step in frontier[first].items()
              for last in range(middle, min(n, first + self.longest))
+             if self.groupable(first, last)
              for holding in residency.choices(state, first, last, self.buffer)
              if holding.after in tail[last + 1]), best)
         if best is None:

@@ -113,9 +113,10 @@ class _OperandStream:
         self.reads_back = reads_back
         self.touched = np.zeros(int(np.prod(placement.shape)), dtype=bool) \
             if kind == EXPORTED or self.reads_back else None
-        # by the origins of self.dims; shared by the streams of one footprint and tile size
+        # by the origins of self.dims; shared by the streams of one footprint, tile size and
+        # layout (a coupled footprint's offsets depend on the tensor's shape and order)
         self.boxes: dict[tuple, list[Intervals] | None] = _BOXES.setdefault(
-            footprint, {}).setdefault((tuple(self.sizes), placement.order), {})
+            footprint, {}).setdefault((tuple(self.sizes), placement.shape, placement.order), {})
         self.pending: list[np.ndarray] = []  # exported elements first computed last tile
 
     def box(self, origin: dict[str, int]) -> list[Intervals] | None:
