@@ -69,6 +69,13 @@ class Operand:
     relation: isl.Map  # nest iteration -> element, restricted to the nest's domain
     space: isl.Set  # the elements (a box); anything outside is padding
 
+    @cached_property
+    def shape(self) -> tuple[int, ...]:
+        """The tensor's shape: its space is the box from 0 to these extents (asked per
+        schedule by the DRAM stream and the emitter, so counted once)."""
+        return tuple(self.space.dim_max_val(i).to_python() + 1
+                     for i in range(self.space.dim(isl.dim_type.set)))
+
     @property
     def in_buffer(self) -> bool:
         """Whether the tile's footprint of it takes buffer space (a resident tensor's

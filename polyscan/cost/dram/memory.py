@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from ...caches import clears
 from ...errors import PolyscanError
 from .intervals import Intervals, bounds, values
 
 LAYOUTS = ("CHW", "HWC")
+# (shape, order) -> box shape -> runs at zero: shared by the placements of equal tensors
+# (a stream places its tensors anew; the candidates of a search have the same few shapes)
+_RUN_SHAPES: dict[tuple, dict] = {}
+clears(_RUN_SHAPES.clear)
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,10 @@ class Placement:
     element_bytes: int
     order: tuple[int, ...]  # dims outer to inner in memory
 
-    _shapes: dict = field(default_factory=dict, compare=False, repr=False)  # runs by box shape
+    @functools.cached_property
+    def _shapes(self) -> dict:
+        """Runs at zero by box shape (``runs``)."""
+        return _RUN_SHAPES.setdefault((self.shape, self.order), {})
 
     @functools.cached_property
     def strides(self) -> np.ndarray:

@@ -29,8 +29,10 @@ from .memory import Memory, Placement
 # what the candidates a search costs share (one nest, mostly the same tiles):
 _SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # component -> tile -> set
 _BOXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # footprint -> boxes
+_READS_BACK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # output -> split -> bool
 clears(_SETS.clear)
 clears(_BOXES.clear)
+clears(_READS_BACK.clear)
 
 
 @dataclass
@@ -54,9 +56,9 @@ def schedule_transfers(schedule: Schedule, memory: Memory,
     nest = schedule.nest
     footprints = nest_footprints(nest)
     sizes = {d: schedule.tile_size(d) for d in nest.dims}
-    split = {d for d, n in zip(schedule.order, schedule.grid) if n > 1}
+    split = frozenset(d for d, n in zip(schedule.order, schedule.grid) if n > 1)
     operands = [_OperandStream(key, operand.kind, footprints[key],
-                               memory.place((tensor_of or str)(key), _shape(operand.space)),
+                               memory.place((tensor_of or str)(key), operand.shape),
                                sizes, operand.kind == ACCUMULATE and
                                _partial_sums(nest, operand, footprints[key], split))
                 for key, operand in nest.operands.items()
@@ -201,15 +203,23 @@ def _index_set(component: Component, tile: tuple[int, ...], spans: bool) -> Inte
     return sets[tile]
 
 
-def _partial_sums(nest, operand, footprint: TensorFootprint, split: set[str]) -> bool:
+def _partial_sums(nest, operand, footprint: TensorFootprint, split: frozenset[str]) -> bool:
     """Whether an output element can enter the buffer again after leaving it (a partial sum
     read back), so that the stream must track which elements it has seen. Not when every
     dim cut into several tiles is one the output depends on and each element comes from one
     combination of those dims (a convolution's output; not a transposed convolution's,
-    where input rows and kernel rows overlap): then each element is in one tile only."""
-    dims = {d for component in footprint.components for d in component.dims}
+    where input rows and kernel rows overlap): then each element is in one tile only.
+    Counted once per output and set of split dims (every candidate of a search asks)."""
     if not split:
         return False
+    known = _READS_BACK.setdefault(operand, {})
+    if split not in known:
+        known[split] = _reads_back(nest, operand, footprint, split)
+    return known[split]
+
+
+def _reads_back(nest, operand, footprint: TensorFootprint, split: frozenset[str]) -> bool:
+    dims = {d for component in footprint.components for d in component.dims}
     if split - dims:
         return True
     relation = operand.relation.intersect_range(operand.space)
@@ -236,7 +246,3 @@ def difference(a, b) -> list[list[Intervals]]:
             break
         common = common + [shared]
     return parts
-
-
-def _shape(space: isl.Set) -> tuple[int, ...]:
-    return tuple(space.dim_max_val(i).to_python() + 1 for i in range(space.dim(isl.dim_type.set)))

@@ -139,7 +139,7 @@ class CUnit:
         """Where operand ``key`` sits: a further slice of a tensor in the first slice's
         region, a resident operand in its own array, any other in a window at ``base``."""
         program = self.program
-        shape = _shape(program, key)
+        shape = program.operands[key].shape
         ident = _identifier(key, names)
         tensor = program.external.index(key) if key in program.external else None
         first = program.region_of(key)
@@ -427,7 +427,7 @@ class CUnit:
 
 def _listed(program: Program, keys: list[str]) -> list[tuple[str, tuple[int, ...]]]:
     """``(key, shape)`` of operands ``keys``: the unit's DRAM tensors or resident arrays."""
-    return [(key, _shape(program, key)) for key in keys]
+    return [(key, program.operands[key].shape) for key in keys]
 
 
 def _wrap(text: str, **indents) -> list[str]:
@@ -438,11 +438,6 @@ def _wrap(text: str, **indents) -> list[str]:
 
 def _dims(shape: tuple[int, ...]) -> str:
     return " x ".join(map(str, shape)) or "1"
-
-
-def _shape(program: Program, key: str) -> tuple[int, ...]:
-    space = program.operands[key].space
-    return tuple(space.dim_max_val(i).to_python() + 1 for i in range(space.dim(isl.dim_type.set)))
 
 
 def _safe(text: str) -> str:
