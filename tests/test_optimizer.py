@@ -2,6 +2,7 @@
 search in which every schedule is simulated explicitly."""
 
 import functools
+import math
 import os
 import subprocess
 import sys
@@ -243,6 +244,56 @@ def test_a_traffic_limit_prunes_but_never_changes_what_is_found(kind):
         assert _found(bounded) == _found(free)
 
 
-def _found(search):
-    return {t: (r.total, r.tiles, r.peak, r.schedule.tile, r.schedule.order)
-            for t, r in search.results.items()}
+# layers and buffers at which the entries ceiling of an energy limit at the optimum lies
+# within 1.3 to 2 x the traffic of the least-traffic candidates (on the small layers it lies
+# far above them all)
+CEILED = {"depthwise": (ps.depthwise(8, 12, 12, kernel=3, padding=1, name="dw"), 256),
+          "conv2d": (ps.conv2d(4, 8, 10, 10, kernel=3, padding=1, name="conv"), 1024)}
+
+
+@pytest.mark.parametrize("objective", ["energy", "latency"])
+@pytest.mark.parametrize("kind", sorted(SMALL) + [f"{k}, larger" for k in sorted(CEILED)])
+def test_an_energy_or_latency_limit_prunes_but_never_changes_what_is_found(kind, objective):
+    """The same for energy and latency, whose limit also prunes the traffic search at the
+    fewest entries that cannot beat it: None below the least cost; at it, between the
+    traversals' optima and above both, every traversal's own optimum as unbounded."""
+    from polyscan.search.optimizer import search_nest
+
+    layer, buffer = CEILED[kind.split(",")[0]] if "larger" in kind else \
+        (SMALL[kind], _smallest(SMALL[kind]) * 2)
+    make = functools.partial(ps.Schedule, layer)
+    free = search_nest(layer.nest, make, kind, buffer, objective=objective)
+    figures = sorted(r.figure(objective) for r in free.results.values())
+    assert search_nest(layer.nest, make, kind, buffer, objective=objective,
+                       limit=math.nextafter(figures[0], 0)) is None
+    for limit in (figures[0], (figures[0] + figures[-1]) / 2, figures[-1] * 2):
+        bounded = search_nest(layer.nest, make, kind, buffer, objective=objective,
+                              limit=limit)
+        assert _found(bounded, objective) == _found(free, objective)
+
+
+@pytest.mark.parametrize("objective", ["energy", "latency"])
+@pytest.mark.parametrize("limit", [0.0, 1.0, 1e5, 3.7e7, 1e12])
+def test_the_entries_ceiling_is_the_first_count_above_the_limit(objective, limit):
+    """``_entries_ceiling``: one entry fewer costs at most the limit at its cheapest, the
+    ceiling itself more (so the searches it prunes could not have won)."""
+    from polyscan.cost.dram import DramSettings
+    from polyscan.search.optimizer import (
+        _entries_ceiling,
+        default_accelerator,
+        least_cost,
+        least_macs,
+    )
+
+    nest, dram = SMALL["conv2d"].nest, DramSettings()
+    accel = default_accelerator(4096, dram)
+    macs = least_macs(nest) if objective == "latency" else 0
+    ceiling = _entries_ceiling(objective, limit, dram, accel, nest, False)
+    assert least_cost(objective, ceiling, dram, accel, macs) > limit
+    assert ceiling == 1 or least_cost(objective, ceiling - 1, dram, accel, macs) <= limit
+    assert _entries_ceiling(objective, None, dram, accel, nest, False) is None
+
+
+def _found(search, objective="traffic"):
+    return {t: (r.total, r.tiles, r.peak, r.schedule.tile, r.schedule.order,
+                r.figure(objective)) for t, r in search.results.items()}

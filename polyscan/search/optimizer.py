@@ -143,7 +143,9 @@ def search_nest(nest: Nest, make_schedule, label: str, buffer: int,
     when no schedule does. For traffic the programs prune against it from the first
     combination on (as against a found optimum); if some traversal beats it, the others are
     then searched without it, so that every traversal still reports its own optimum. For
-    energy and latency each candidate's count stops once it passes the limit.
+    energy and latency the programs prune at the fewest entries that cannot beat it (their
+    cheapest cost, ``least_cost``), and each candidate's count stops once it passes it; a
+    traversal none of whose candidates beats it is then searched again without it.
 
     ``ties``: for traffic, each traversal's optimum is then the one of least DRAM energy
     among its ``CANDIDATES`` least-traffic schedules of equal traffic (fewest tiles first),
@@ -252,35 +254,62 @@ def _search(nest: Nest, make_schedule, label: str, buffer: int, traversals, obje
     feasible = space.feasible(buffer)
     search = Search(nest.name, buffer, tables.combos, len(feasible[0]),
                     math.factorial(len(nest.dims)), objective)
-    bounded = objective == "traffic" and limit is not None
-    found = (_double_buffered if double_buffer else _least_traffic)(
-        space, feasible, traversals, buffer, limit if bounded else None)
-    if bounded and not any(found.values()):
+    searched = _double_buffered if double_buffer else _least_traffic
+    ceiling = limit if objective == "traffic" else \
+        _entries_ceiling(objective, limit, dram, accel, nest, double_buffer)
+    results = searched(space, feasible, traversals, buffer, ceiling)
+    if ceiling is not None and not any(results.values()):
         return None  # nothing beats the caller's limit
-    missing = tuple(t for t in traversals if not found[t]) if bounded else ()
-    if missing:  # every traversal reports its own optimum
-        found.update((_double_buffered if double_buffer else _least_traffic)(
-            Space(tables, make_schedule, label, keep=keep), feasible, missing, buffer, None))
-    results = found
+
+    def unbounded(missing: tuple[str, ...]):  # every traversal reports its own optimum
+        if missing and ceiling is not None:
+            results.update(searched(Space(tables, make_schedule, label, keep=keep), feasible,
+                                    missing, buffer, None))
+
     if objective != "traffic":
         costed = {t: _costed(results[t], objective, dram, limit, accel, double_buffer)
                   for t in traversals}
         if not any(costed.values()):
             return None  # nothing beats the caller's limit
+        unbounded(tuple(t for t in traversals if not costed[t]))
         results = {t: costed[t] or _costed(results[t], objective, dram, None, accel,
                                            double_buffer) for t in traversals}
-    elif ties:
-        least = min(r.total for found in results.values() for r in found)
-        results = {t: [r for r in found if r.total == least] or found[:1]
-                   for t, found in results.items()}
-        if sum(len(found) for found in results.values()) > 1:  # else nothing to break
-            results = {t: _costed(found, "energy", dram) for t, found in results.items()}
+    else:
+        unbounded(tuple(t for t in traversals if not results[t]))
+        if ties:
+            least = min(r.total for found in results.values() for r in found)
+            results = {t: [r for r in found if r.total == least] or found[:1]
+                       for t, found in results.items()}
+            if sum(len(found) for found in results.values()) > 1:  # else nothing to break
+                results = {t: _costed(found, "energy", dram) for t, found in results.items()}
     for traversal in traversals:  # listed order: ties go to the first
         if results[traversal]:  # (double-buffered, a traversal may have none that fits)
             search.results[traversal] = min(results[traversal],
                                             key=lambda r: _rank(r, objective))
     search.seconds = time.perf_counter() - start
     return search
+
+
+def _entries_ceiling(objective: str, limit: float | None, dram: DramSettings,
+                     accel: Accelerator | None, nest: Nest, double_buffer: bool) -> int | None:
+    """The fewest entries whose least cost (``least_cost``) is above ``limit``: no schedule
+    moving that many can beat it, so the traffic search may prune there (for energy and
+    latency, whose candidates are the least-traffic schedules; those at or above it would
+    only be skipped when costed). None without a limit."""
+    if limit is None or not math.isfinite(limit):
+        return None
+    macs = least_macs(nest) if objective == "latency" else 0
+
+    def least(entries: int) -> float:
+        return least_cost(objective, entries, dram, accel, macs, double_buffer)
+
+    low, high = 0, 1  # least(low) <= limit < least(high), once low is found
+    while least(high) <= limit:
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if least(middle) <= limit else (low, middle)
+    return high
 
 
 def _least_traffic(space: Space, feasible, traversals, buffer: int, limit
