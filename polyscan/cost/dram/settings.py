@@ -40,16 +40,22 @@ class DramSettings:
         return self.spans_cost([schedule_transfers(schedule, self.memory())], over)
 
     def least_cost(self, objective: str, entries: int) -> float:
-        """Least cost of moving ``entries`` elements: the entries for traffic; for energy and
-        time, whole bursts at the cheapest burst energy (or the burst time)."""
+        """Least cost of moving ``entries`` elements (as one span: a schedule, a group): the
+        entries for traffic; for energy and time, whole bursts at the cheapest burst energy
+        (or the burst time), and the CAS latency the span's time ends with (at background
+        current), which bounds the many small groups of a plan far closer."""
         if objective == "traffic":
             return entries
         preset, _ = self.device()
         bursts = math.ceil(entries * (self.element_bits / 8 / preset.burst_bytes))
+        if not bursts:
+            return 0
+        latency = preset.timing["CL"]
         if objective == "latency":
-            return bursts * preset.burst_cycles
-        return bursts * preset.burst_cycles * preset.tCK * sum(
-            min(d.IDD4R, d.IDD4W) * d.VDD * preset.devices for d in preset.power)
+            return bursts * preset.burst_cycles + latency
+        return preset.tCK * preset.devices * sum(
+            (bursts * preset.burst_cycles * min(d.IDD4R, d.IDD4W) + latency * d.IDD3N) * d.VDD
+            for d in preset.power)
 
     def spans_cost(self, spans: list[Iterable[Transfer]], over=None) -> DramCost | None:
         """Energy and time of consecutive spans of transfers (a plan's groups, in order)."""
