@@ -102,7 +102,8 @@ class Plan:
     @property
     def energy_floor_pj(self) -> float:
         """No plan of this network can cost less DRAM energy: the floor's entries in whole
-        bursts, each at the cheapest a burst can cost on the device (docs/dram.md)."""
+        bursts, each at the cheapest a burst can cost on the device, and the CAS latency
+        the DRAM time ends with (docs/dram.md)."""
         return self.dram.least_cost("energy", self.floor)
 
     def time(self, accel: Accelerator | None = None, double_buffer: bool | None = None,

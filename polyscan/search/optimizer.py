@@ -303,7 +303,9 @@ def _entries_ceiling(objective: str, limit: float | None, dram: DramSettings,
     def least(entries: int) -> float:
         return least_cost(objective, entries, dram, accel, macs, double_buffer)
 
-    low, high = 0, 1  # least(low) <= limit < least(high), once low is found
+    if least(0) > limit:
+        return 0  # its MACs alone (latency) cost more: no schedule can beat it
+    low, high = 0, 1  # least(low) <= limit, and limit < least(high) once the loop ends
     while least(high) <= limit:
         low, high = high, 2 * high
     while high - low > 1:
