@@ -107,21 +107,21 @@ def per_tile(schedule: Schedule):
                             f"{MAX_TILES:,} tiles (ps.optimize's tables count any number)")
     check_magnitude(nest, schedule.tiles)
     sequence = schedule.tile_sequence()
-    origins = {d: np.zeros(len(sequence), dtype=np.int64) for d in nest.dims}
-    steps = {d: np.zeros(len(sequence) - 1, dtype=np.int64) for d in nest.dims}
-    for j, d in enumerate(schedule.order):
-        origins[d] = sequence[:, j] * schedule.tile_size(d)
-        steps[d] = np.diff(sequence[:, j])
+    coordinates = {d: np.zeros(len(sequence), dtype=np.int64) for d in nest.dims}
+    coordinates.update((d, sequence[:, j]) for j, d in enumerate(schedule.order))
     tile = {d: schedule.tile_size(d) for d in nest.dims}
+    moves = _moves(coordinates, {d: -(-nest.extents[d] // tile[d]) for d in nest.dims})
     for key, footprint in nest_footprints(nest).items():
         sizes = np.ones(len(sequence), dtype=np.int64)
         overlaps = np.ones(len(sequence) - 1, dtype=np.int64)
         touched = 1
         for component in footprint.components:
-            component_sizes = _sizes(component, origins, tile, len(sequence))
+            at = tuple(coordinates[d] for d in component.dims)
+            grid = component.on_grid(tuple(tile[d] for d in component.dims))
+            component_sizes = grid[at] if at else np.full(len(sequence), grid[()])
             sizes *= component_sizes
-            overlaps *= _overlaps(component, origins, steps, tile, component_sizes)
-            touched *= int(_sizes(component, _zeros(component), nest.extents, 1)[0])
+            overlaps *= _overlaps(component, at, tile, moves, component_sizes)
+            touched *= int(component.on_grid(component.extents)[(0,) * len(at)])
         yield key, nest.operands[key].kind, sizes, overlaps, touched
 
 
@@ -148,42 +148,38 @@ def check_magnitude(nest: Nest, tiles: int):
                                      f"{2 * tiles * largest:.3g}, past exact 64-bit arithmetic")
 
 
-def _zeros(component: Component) -> dict[str, np.ndarray]:
-    return {d: np.zeros(1, dtype=np.int64) for d in component.dims}
+def _moves(coordinates: dict[str, np.ndarray], counts: dict[str, int]):
+    """The move of every dim from each tile to the next (a step in tile coordinates, or
+    ``RESET``: from its last tile straight back to the first), as the distinct patterns
+    (``{dim: move}``) and, per transition, which pattern it makes."""
+    dims = list(coordinates)
+    steps = [np.diff(coordinates[d]) for d in dims]
+    if not dims or len(steps[0]) == 0:
+        return [], np.zeros(0, dtype=np.int64)
+    resets = [(coordinates[d][1:] == 0) & (step < -1) & (coordinates[d][:-1] == counts[d] - 1)
+              for d, step in zip(dims, steps)]
+    rows = np.stack([np.where(reset, 0, step) for step, reset in zip(steps, resets)] + resets,
+                    axis=1).astype(np.int64)
+    distinct, which = distinct_rows(rows)
+    return [{d: RESET if row[len(dims) + i] else row[i] for i, d in enumerate(dims)}
+            for row in distinct.tolist()], which
 
 
-def _sizes(component: Component, origins, tile, n: int) -> np.ndarray:
-    return component.size(_columns(component, origins, tile, n))
-
-
-def _overlaps(component: Component, origins, steps, tile, sizes: np.ndarray) -> np.ndarray:
-    """``|F_c(t_k) ∩ F_c(t_k+1)|`` for each transition, one closed form per distinct move
-    pattern (a jump from the last tile to the first is a ``RESET``, as in the optimizer's
-    tables)."""
+def _overlaps(component: Component, at: tuple[np.ndarray, ...], tile, moves,
+              sizes: np.ndarray) -> np.ndarray:
+    """``|F_c(t_k) ∩ F_c(t_k+1)|`` for each transition, from the component's grid of each
+    move pattern it makes (as in the optimizer's tables, a jump from the last tile to the
+    first is a ``RESET``)."""
     result = sizes[:-1].copy()  # where the component's dims do not move, F_c stays the same
     if not component.dims or len(result) == 0:
         return result
-    dims = len(component.dims)
-    resets = [(origins[d][1:] == 0) & (steps[d] < -1) & (origins[d][:-1] + tile[d] >= extent)
-              for d, extent in zip(component.dims, component.extents)]
-    moves = np.stack([np.where(reset, 0, steps[d]) for d, reset in zip(component.dims, resets)]
-                     + resets, axis=1).astype(np.int64)
-    distinct, which = distinct_rows(moves)
-    before = {d: origins[d][:-1] for d in component.dims}
-    for index, row in enumerate(distinct.tolist()):
-        if any(row):
-            rows = which == index
-            pattern = tuple(RESET if reset else k for k, reset in zip(row[:dims], row[dims:]))
-            columns = _columns(component, {d: before[d][rows] for d in component.dims}, tile,
-                               int(rows.sum()))
-            result[rows] = component.overlap(pattern)(columns)
+    patterns, which = moves
+    local: dict[tuple, int] = {}
+    index = np.array([local.setdefault(tuple(p[d] for d in component.dims), len(local))
+                      for p in patterns])[which]
+    sizes_of = tuple(tile[d] for d in component.dims)
+    for pattern, i in local.items():
+        if any(pattern):
+            rows = index == i
+            result[rows] = component.on_grid(sizes_of, pattern)[tuple(c[:-1][rows] for c in at)]
     return result
-
-
-def _columns(component: Component, origins, tile, n: int) -> np.ndarray:
-    """Arguments ``(o_d..., T_d...)`` of the component's closed forms, ``n`` rows."""
-    columns = np.empty((n, 2 * len(component.dims)), dtype=np.int64)
-    for i, d in enumerate(component.dims):
-        columns[:, i] = origins[d]
-        columns[:, len(component.dims) + i] = tile[d]
-    return columns

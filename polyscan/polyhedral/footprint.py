@@ -33,6 +33,7 @@ from ..errors import CountOverflowError
 from ..model.nest import RESIDENT, Nest, Operand
 from .closed_form import ClosedForm, count_points
 
+GRID_CACHE = 1 << 16  # tiles of a component grid kept by ``Component.on_grid``
 RESET = "reset"  # a move from the dim's last tile (o + T >= E) to its first (origin 0)
 
 
@@ -50,6 +51,7 @@ class Component:
     size: ClosedForm = field(init=False)
     _overlaps: dict[tuple, ClosedForm] = field(default_factory=dict, init=False)
     _points: dict[tuple, np.ndarray] = field(default_factory=dict, init=False)
+    _grids: dict[tuple, np.ndarray] = field(default_factory=dict, init=False)
 
     def __post_init__(self):
         self.size = self._count(self.footprint, ())
@@ -71,6 +73,32 @@ class Component:
             resets = tuple(d for d, move in zip(self.dims, moves) if move == RESET)
             self._overlaps[moves] = self._count(self.footprint.intersect(moved), resets)
         return self._overlaps[moves]
+
+    def on_grid(self, sizes: tuple[int, ...], moves: tuple | None = None) -> np.ndarray:
+        """``size`` at every tile of the grid of this component's dims for tile ``sizes``
+        (or, given ``moves``, the overlap with the tile they lead to; 0 where that tile is
+        off the grid): an array indexed by tile coordinates. Cached for grids of up to
+        ``GRID_CACHE`` tiles: a search checks many schedules of the same tile sizes, which
+        differ only in the order they visit these tiles."""
+        key = (sizes, moves)
+        if key in self._grids:
+            return self._grids[key]
+        counts = tuple(-(-extent // size) for extent, size in zip(self.extents, sizes))
+        coordinates = np.indices(counts).reshape(len(counts), -1).T if counts else \
+            np.zeros((1, 0), dtype=np.int64)
+        valid = np.ones(len(coordinates), dtype=bool)
+        for c, n, move in zip(coordinates.T, counts, moves or ()):
+            valid &= (c == n - 1) if move == RESET else (c + move >= 0) & (c + move < n)
+        chosen = coordinates[valid]
+        columns = np.concatenate([chosen * np.array(sizes, dtype=np.int64),
+                                  np.broadcast_to(np.array(sizes, dtype=np.int64),
+                                                  chosen.shape)], axis=1)
+        grid = np.zeros(len(coordinates), dtype=np.int64)
+        grid[valid] = (self.size if moves is None else self.overlap(moves))(columns)
+        grid = grid.reshape(counts)
+        if grid.size <= GRID_CACHE:
+            self._grids[key] = grid
+        return grid
 
     def points(self, values: tuple[int, ...]) -> np.ndarray:
         """The footprint's elements, ``(count, indices)``, for one tile: parameter values in

@@ -70,7 +70,7 @@ def _search(space, traversal, buffer, keep, limit, flat, tiles, peaks, bounds):
             break
         batch = space.batch(np.array([flat[i]]))
         for order in itertools.permutations(batch.dims):
-            traffic = space.traffic(int(flat[i]), order, traversal)
+            traffic = space.traffic(int(flat[i]), order, traversal, batch)
             key = (traffic.total, traffic.tiles, traffic.peak, int(flat[i]), order)
             if len(best) == keep and key >= best[-1].key or \
                     len(best) < keep and limit is not None and traffic.total >= limit:

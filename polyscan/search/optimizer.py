@@ -489,10 +489,11 @@ class Space:
                 for i, d in enumerate(c.dims) if c.tiles[indices[k], i] < extents[d]}
         return self.make_schedule(tile, tuple(d for d in order if d in tile), traversal)
 
-    def traffic(self, flat: int, order, traversal) -> Traffic:
+    def traffic(self, flat: int, order, traversal, batch: Batch | None = None) -> Traffic:
         """Per-tensor traffic of one schedule from the tables: sums over tile positions,
-        not over tiles, so a schedule of millions of tiles costs what one of ten does."""
-        batch = self.batch(np.array([flat]))
+        not over tiles, so a schedule of millions of tiles costs what one of ten does
+        (``batch``: combination ``flat`` alone, whose levels the orders of a search share)."""
+        batch = batch or self.batch(np.array([flat]))
         entries = batch.footprint_sums()[:, 0] - reuse_per_tensor(batch, order, traversal)
         reads, writes = {}, {}
         for x, key in enumerate(self.tables.keys):

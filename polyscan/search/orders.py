@@ -24,6 +24,7 @@ value, and read the order back along those steps.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import NamedTuple
@@ -147,19 +148,19 @@ class Batch:
             _largest_sums(vectors, 0, None, best)
         return best
 
-    def level(self, level: Level, tensor: int | None = None) -> np.ndarray:
+    def level(self, level: Level, per_tensor: bool = False) -> np.ndarray:
         """``sum_X w_X prod_clusters table[X]`` for one level, per combination, memoised;
-        tensors with an all-zero factor are skipped. With ``tensor``, only that tensor's
-        unweighted reuse."""
-        key = level, tensor
+        tensors with an all-zero factor are skipped. With ``per_tensor``, every tensor's
+        unweighted reuse instead, ``(tensors, combinations)``."""
+        key = level, per_tensor
         if key not in self._levels:
             factors = [self._factor(k, cluster, level)
                        for k, cluster in enumerate(self.tables.clusters)]
-            if tensor is None:  # on-chip data (weight 0): its reuse moves nothing
-                weights = self.tables.weights
-            else:
-                weights = np.zeros(len(self.tables.weights), dtype=np.int64)
-                weights[tensor] = 1
+            if per_tensor:
+                self._levels[key] = functools.reduce(np.multiply,
+                                                     [values for values, _ in factors])
+                return self._levels[key]
+            weights = self.tables.weights  # on-chip data (weight 0): its reuse moves nothing
             alive = weights != 0
             for _, live in factors:
                 alive &= live
@@ -246,8 +247,8 @@ def _order_from(came_from: dict, state) -> tuple[str, ...]:
 
 # --- lex ----------------------------------------------------------------------------------
 
-def _lex_level(batch: Batch, inner: Dims, d: str, tensor: int | None = None) -> np.ndarray:
-    return batch.level(Level(LEX, inner, d), tensor)
+def _lex_level(batch: Batch, inner: Dims, d: str, per_tensor: bool = False) -> np.ndarray:
+    return batch.level(Level(LEX, inner, d), per_tensor)
 
 
 def lex_reuse(batch: Batch) -> np.ndarray:
@@ -290,9 +291,9 @@ def scan_reuse_bound_where(batch: Batch, wanted: Wanted) -> tuple[np.ndarray, np
 
 
 def _scan_level(batch: Batch, state: ScanState, d: str,
-                tensor: int | None = None) -> np.ndarray:
-    return (batch.level(Level(SCAN, state.inner, d, 0, state.last), tensor)
-            + batch.level(Level(SCAN, state.inner, d, 1), tensor))
+                per_tensor: bool = False) -> np.ndarray:
+    return (batch.level(Level(SCAN, state.inner, d, 0, state.last), per_tensor)
+            + batch.level(Level(SCAN, state.inner, d, 1), per_tensor))
 
 
 def reuse_per_tensor(batch: Batch, order: tuple[str, ...], traversal: str) -> np.ndarray:
@@ -302,10 +303,8 @@ def reuse_per_tensor(batch: Batch, order: tuple[str, ...], traversal: str) -> np
     reuse = np.zeros(len(batch.tables.keys), dtype=np.int64)
     state = ScanState(frozenset(), frozenset())
     for d in reversed(active):
-        for x in range(len(reuse)):
-            level = (_lex_level(batch, state.inner, d, x) if traversal == "lex"
-                     else _scan_level(batch, state, d, x))
-            reuse[x] += level[0]
+        reuse += (_lex_level(batch, state.inner, d, True) if traversal == "lex"
+                  else _scan_level(batch, state, d, True))[:, 0]
         state = state.outside(d, batch.grid[d][0] % 2 == 1)
     return reuse
 
