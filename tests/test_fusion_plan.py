@@ -170,8 +170,10 @@ def test_a_group_too_large_for_64_bit_counts_is_skipped_not_fatal():
     from polyscan.search.bounds import least_peak
 
     builder = NetworkBuilder("wide")
-    wide = builder.add(ps.pointwise(2 ** 14, 2 ** 14, 4, 4, name="wide"))
-    builder.add(ps.pointwise(2 ** 14, 2 ** 14, 4, 4, name="wider"), wide)
+    # 2^32 iterations each; few weights (2^24), so that costing the plan's DRAM stream
+    # (16 times more weights at 2^14 channels on 4 x 4) does not take a minute
+    wide = builder.add(ps.pointwise(2 ** 12, 2 ** 12, 16, 16, name="wide"))
+    builder.add(ps.pointwise(2 ** 12, 2 ** 12, 16, 16, name="wider"), wide)
     net = builder.build()
     fused = _Run(net, net.layers)
     assert fused.valid
