@@ -187,7 +187,7 @@ WRITER = textwrap.dedent("""
     import json, sys
     import polyscan as ps
     from polyscan.caches import active_store
-    plan = ps.optimize_network(ps.zoo.mobilenet_v3_small(), buffer=32768)
+    plan = ps.optimize_network(ps.zoo.mobilenet_v3_small(), buffer=32768, fusion=False)
     print(json.dumps([plan.total, [g.layers for g in plan.groups], active_store().misses]))
 """)
 
