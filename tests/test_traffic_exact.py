@@ -75,3 +75,18 @@ def test_known_figures_of_a_small_depthwise_layer():
     scan = ps.traffic(ps.Schedule(layer, tile={"y": 2, "c": 1}, order=("y", "c"),
                                   traversal="scan"))
     assert scan.reads["W"] == 27 and scan.reads["I"] == 12 + 12 + 4 + 12
+
+
+@settings(max_examples=examples(20))
+@given(data=st.data(), kind=st.sampled_from(WINDOWED))
+def test_schedules_sharing_tile_sizes_each_equal_simulation(data, kind):
+    """The schedules of one tiling in every order and traversal, counted one after another in
+    one process, as a search counts them: each reads its footprints and overlaps from grids
+    the others filled (``Component.on_grid``), and each equals its own simulation."""
+    layer = data.draw(LAYERS[kind])
+    tiling = data.draw(schedules(layer, traversals=("lex",)))
+    orders = data.draw(st.lists(st.permutations(tiling.order), min_size=2, max_size=4))
+    for order in orders:
+        for traversal in ("lex", "scan"):
+            assert_same_traffic(ps.Schedule(layer, tile=tiling.tile, order=tuple(order),
+                                             traversal=traversal))
